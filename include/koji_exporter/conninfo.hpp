@@ -1,0 +1,29 @@
+// Builds the libpq connection string from the configured DSN and password, and its
+// redacted form for logs; knows libpq's conninfo syntax, nothing else.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace koji_exporter {
+
+/// Raised when a DSN cannot be parsed. The message never contains the password.
+class ConninfoError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// Returns `dsn` (keyword=value conninfo or postgresql:// URL) as keyword=value conninfo,
+/// with `password` set when it is not empty, and `application_name=koji_exporter` and
+/// `connect_timeout=10` unless the DSN sets them. Throws ConninfoError.
+std::string BuildConninfo(const std::string& dsn, const std::string& password);
+
+/// Returns `dsn` as keyword=value conninfo with any password replaced by "********", for
+/// logs and error messages. Returns "(invalid dsn)" when it cannot be parsed.
+std::string RedactConninfo(const std::string& dsn);
+
+/// Reads the first line of `path` (without the line break) as a password. Throws
+/// std::runtime_error naming the file and the system error.
+std::string ReadPasswordFile(const std::string& path);
+
+}  // namespace koji_exporter

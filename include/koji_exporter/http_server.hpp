@@ -1,0 +1,94 @@
+// Serves /metrics, /healthz and a landing page over HTTP with cpp-httplib; knows HTTP,
+// not SQL or rules: it only copies the registry's latest snapshot.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "koji_exporter/log.hpp"
+#include "koji_exporter/registry.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace koji_exporter {
+
+/// Default TCP port, chosen outside the 9100-9999 block that the Prometheus project's
+/// list of default exporter ports filled first.
+inline constexpr int kDefaultPort = 19716;
+
+/// Host and port of a listen address.
+struct ListenAddress {
+  std::string host;
+  int port = 0;
+};
+
+/// Parses "host:port", ":port" (every address) or "[v6 address]:port"; port 0 asks the
+/// kernel for a free port. Returns false for anything else.
+bool ParseListenAddress(const std::string& text, ListenAddress* address);
+
+struct HttpServerOptions {
+  std::string listen_address = ":19716";
+  /// Threads serving requests. Each open keep-alive connection holds one while it is
+  /// open, so this must exceed the number of scrapers to keep /healthz answering.
+  int worker_threads = 16;
+  /// How long an idle keep-alive connection holds its thread.
+  std::chrono::seconds keep_alive_timeout{5};
+  std::chrono::seconds read_timeout{10};
+  std::chrono::seconds write_timeout{10};
+  /// Text shown on the landing page, e.g. "koji_exporter 0.1.0 (revision abc)".
+  std::string version_text;
+};
+
+/// Raised when the server cannot listen: invalid address or port already in use.
+class ListenError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The HTTP side of the exporter. /metrics returns the snapshot as it is (gzip when the
+/// client accepts it, never brotli); /healthz returns 200 while `healthy()` is true, else
+/// 503.
+class HttpServer {
+ public:
+  using SnapshotSource = std::function<std::shared_ptr<const Snapshot>()>;
+  using HealthCheck = std::function<bool()>;
+
+  HttpServer(HttpServerOptions options, SnapshotSource snapshot, HealthCheck healthy,
+             Logger logger);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Binds the listen socket without sharing the port (no SO_REUSEPORT), so a second
+  /// instance on the same port fails here. Throws ListenError.
+  void Bind();
+  /// Port actually bound; valid after Bind().
+  int port() const { return port_; }
+  /// Serves on a background thread until Stop().
+  void Start();
+  /// Stops accepting and joins the serving thread.
+  void Stop();
+
+ private:
+  void Route();
+
+  HttpServerOptions options_;
+  SnapshotSource snapshot_;
+  HealthCheck healthy_;
+  Logger logger_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+/// Returns whether an Accept-Encoding header value accepts gzip (a `gzip` or `*` coding
+/// with a non-zero q value).
+bool AcceptsGzip(const std::string& accept_encoding);
+
+}  // namespace koji_exporter

@@ -1,0 +1,88 @@
+// Keeps the latest metric families of every rule and the exporter's own metrics, and
+// publishes them as one immutable, pre-rendered snapshot; knows metrics, not SQL or HTTP.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <prometheus/metric_family.h>
+
+#include "koji_exporter/log.hpp"
+#include "koji_exporter/row_mapper.hpp"
+#include "koji_exporter/rule.hpp"
+
+namespace koji_exporter {
+
+/// One rendered exposition. Immutable once published, so HTTP threads read it without
+/// locks while the scheduler builds the next one.
+struct Snapshot {
+  std::string text;
+  std::string gzip;
+  std::chrono::system_clock::time_point created;
+};
+
+/// How one rule run went, as the scheduler measured it.
+struct RunReport {
+  std::chrono::duration<double> duration{0};
+  std::chrono::system_clock::time_point finished;
+  bool success = false;
+  std::uint64_t rows = 0;
+  MappingProblems problems;
+};
+
+/// Latest state of every rule plus the self-metrics derived from it. Thread-safe.
+class Registry {
+ public:
+  /// `rules` fixes the order of families in the exposition; `version` and `revision` feed
+  /// koji_exporter_build_info.
+  Registry(const std::vector<Rule>& rules, std::string version, std::string revision,
+           Logger logger);
+
+  /// Stores a successful run's families, replacing that rule's previous ones, and
+  /// publishes a new snapshot.
+  void RecordSuccess(const std::string& rule, std::vector<prometheus::MetricFamily> families,
+                     const RunReport& report);
+  /// Records a failed run; the rule's last good families stay published.
+  void RecordFailure(const std::string& rule, const RunReport& report);
+  /// Sets koji_exporter_database_up and publishes when it changed.
+  void SetDatabaseUp(bool up);
+
+  /// Returns the latest snapshot; never blocks on a rule run.
+  std::shared_ptr<const Snapshot> Current() const;
+
+ private:
+  struct RuleState {
+    std::string name;
+    std::vector<prometheus::MetricFamily> families;
+    bool has_run = false;
+    bool last_success = false;
+    double last_duration_seconds = 0;
+    double last_success_timestamp_seconds = 0;
+    std::uint64_t runs = 0;
+    std::uint64_t errors = 0;
+    std::uint64_t rows = 0;
+    MappingProblems problems_total;
+  };
+
+  RuleState& StateOf(const std::string& rule);
+  void Account(RuleState& state, const RunReport& report);
+  std::vector<prometheus::MetricFamily> SelfMetrics() const;
+  void PublishLocked();
+
+  Logger logger_;
+  std::string version_;
+  std::string revision_;
+
+  mutable std::mutex mutex_;
+  std::vector<RuleState> rules_;
+  std::map<std::string, std::size_t> rule_index_;
+  bool database_up_ = false;
+  std::shared_ptr<const Snapshot> current_;
+};
+
+}  // namespace koji_exporter

@@ -1,0 +1,80 @@
+// The validated model of the configuration: rules, their metric mappings and the
+// exporter's own settings. Plain data; the loader builds it, everything else reads it.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace koji_exporter {
+
+/// Position in a YAML file, 1-based, for messages of the form "file:line:col".
+struct SourceMark {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+/// Prometheus metric type of a rule's metric; only the two that a single SQL column
+/// can feed.
+enum class MetricType { kGauge, kCounter };
+
+/// Returns "gauge" or "counter".
+const char* MetricTypeName(MetricType type);
+
+/// One metric family fed by a rule: which column gives the sample value, which columns
+/// give the labels (label name = column name) and which labels are constant.
+struct MetricSpec {
+  std::string name;
+  MetricType type = MetricType::kGauge;
+  /// HELP text as the user wrote it.
+  std::string help;
+  /// HELP text as exported: the user's text plus the feeding rule, its file and its
+  /// interval, because every value comes from a scheduled run.
+  std::string exported_help;
+  std::string value_column;
+  std::vector<std::string> label_columns;
+  std::map<std::string, std::string> static_labels;
+  SourceMark mark;
+};
+
+/// One SQL statement run on its own schedule, feeding one or more metric families.
+struct Rule {
+  /// snake_case name, unique across all rule files; the `query` label of self-metrics.
+  std::string name;
+  std::string sql;
+  std::chrono::milliseconds interval{0};
+  /// Server-side statement_timeout for each run.
+  std::chrono::milliseconds timeout{0};
+  std::vector<MetricSpec> metrics;
+  SourceMark mark;
+};
+
+/// Connection settings for the Koji database (normally a read replica).
+struct DatabaseConfig {
+  /// libpq conninfo ("host=... dbname=...") or URL ("postgresql://..."). May contain a
+  /// password: print it only through RedactConninfo.
+  std::string dsn;
+  /// File whose first line is the password; empty to use PGPASSWORD/PGPASSFILE.
+  std::string password_file;
+  /// Maximum number of sessions the exporter opens; also the number of rules that can
+  /// run at the same time.
+  int max_connections = 2;
+};
+
+/// The whole configuration: main file plus every rule file it names.
+struct Config {
+  std::string path;
+  DatabaseConfig database;
+  /// "host:port", ":port" (all addresses) or "[::1]:port".
+  std::string listen_address;
+  std::vector<std::string> rule_file_patterns;
+  std::chrono::milliseconds default_interval{std::chrono::seconds(60)};
+  std::chrono::milliseconds default_timeout{std::chrono::seconds(10)};
+  /// Rule files actually loaded, in the order read.
+  std::vector<std::string> rule_files;
+  std::vector<Rule> rules;
+};
+
+}  // namespace koji_exporter

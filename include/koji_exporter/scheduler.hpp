@@ -1,0 +1,75 @@
+// Runs every rule on its own interval on a small pool of database sessions and hands the
+// results to the registry; knows timing and failure isolation, not SQL or HTTP.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "koji_exporter/log.hpp"
+#include "koji_exporter/query_runner.hpp"
+#include "koji_exporter/registry.hpp"
+#include "koji_exporter/rule.hpp"
+
+namespace koji_exporter {
+
+/// Runs `rule` once on `runner`, maps the rows and records the outcome in `registry`,
+/// logging a failure or odd values once. Never throws for a rule or database fault; the
+/// return value tells how it went. Sets the registry's database-up state.
+RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
+                      const Logger& logger);
+
+/// Background scheduler. Each worker thread owns one QueryRunner (one session), so at most
+/// `workers` rules run at once and a slow rule delays only the worker that runs it.
+/// A rule is never run twice at the same time.
+class Scheduler {
+ public:
+  Scheduler(std::vector<Rule> rules, int workers, std::string conninfo, Registry& registry,
+            Logger logger);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  /// Starts the workers; every rule runs once right away, then every `interval`.
+  void Start();
+  /// Stops the workers after their current run (bounded by the rules' timeouts).
+  void Stop();
+
+  /// Last time a worker was idle or finished a run. /healthz compares it with
+  /// MaxSilence() to tell a stuck scheduler from a busy one.
+  std::chrono::steady_clock::time_point LastTick() const;
+  /// Longest time a healthy scheduler can go without a tick: twice the longest rule
+  /// timeout plus a margin for connecting.
+  std::chrono::steady_clock::duration MaxSilence() const;
+
+ private:
+  struct Slot {
+    Rule rule;
+    std::chrono::steady_clock::time_point next_due;
+    bool running = false;
+  };
+
+  void WorkerLoop(int worker_index);
+  Slot* TakeDueSlotLocked(std::chrono::steady_clock::time_point now,
+                          std::chrono::steady_clock::time_point* wake_at);
+  void Tick();
+
+  std::vector<Slot> slots_;
+  int worker_count_;
+  std::string conninfo_;
+  Registry& registry_;
+  Logger logger_;
+
+  std::mutex mutex_;
+  std::condition_variable wakeup_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+  std::atomic<std::chrono::steady_clock::rep> last_tick_{0};
+};
+
+}  // namespace koji_exporter

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages needed to build, run and test koji_exporter.
+# Runs apt-get only when a package is missing, so repeated runs are quick and offline.
+set -euo pipefail
+
+packages=(
+  # build
+  cmake g++ make pkg-config git
+  # libraries
+  libpqxx-dev libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev libfmt-dev doctest-dev
+  zlib1g-dev
+  # demo database and database tests
+  postgresql-15 postgresql-client-15
+  # promtool, for checking the exposition in tests
+  prometheus
+  # the README's curl examples
+  curl ca-certificates
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null; then
+    echo "install-deps: missing packages: ${missing[*]}; run this script as root or install sudo" >&2
+    exit 1
+  fi
+  sudo=(sudo)
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+# --no-install-recommends keeps the prometheus package from pulling node-exporter and more.
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

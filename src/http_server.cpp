@@ -1,0 +1,232 @@
+// Wires cpp-httplib 0.11 to the snapshot: routes, worker pool, socket options.
+#include "koji_exporter/http_server.hpp"
+
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "koji_exporter/exposition.hpp"
+
+namespace koji_exporter {
+namespace {
+
+std::string Trim(const std::string& text) {
+  const auto begin = text.find_first_not_of(" \t");
+  if (begin == std::string::npos) return "";
+  const auto end = text.find_last_not_of(" \t");
+  return text.substr(begin, end - begin + 1);
+}
+
+std::string Lowercase(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// Replaces cpp-httplib's defaults, which set SO_REUSEPORT and so let a second exporter
+// share the port silently. SO_REUSEADDR alone still allows a quick restart. An IPv6
+// socket also accepts IPv4, so ":port" covers both families.
+void SetSocketOptions(int socket) {
+  int yes = 1;
+  setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  int no = 0;
+  setsockopt(socket, IPPROTO_IPV6, IPV6_V6ONLY, &no, sizeof no);
+}
+
+// Sends `body` through a content provider of known length: cpp-httplib 0.11 compresses
+// plain bodies on its own, and picks brotli whenever the client lists it, which costs far
+// more CPU than gzip. Provider bodies are sent as they are.
+void SendPrepared(httplib::Response& response, std::shared_ptr<const Snapshot> snapshot,
+                  const std::string* body) {
+  response.set_content_provider(
+      body->size(), kExpositionContentType,
+      [snapshot, body](size_t offset, size_t length, httplib::DataSink& sink) {
+        sink.write(body->data() + offset, length);
+        return true;
+      });
+}
+
+const char* kLandingPage = R"(<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>koji_exporter</title></head>
+<body>
+<h1>koji_exporter</h1>
+<p>Prometheus exporter for the Koji build system. {}</p>
+<ul>
+<li><a href="metrics">/metrics</a>: Koji metrics and the exporter's own metrics</li>
+<li><a href="healthz">/healthz</a>: liveness of the HTTP server and the rule scheduler</li>
+</ul>
+</body>
+</html>
+)";
+
+std::string EscapeHtml(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool ParseListenAddress(const std::string& text, ListenAddress* address) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string host = text.substr(0, colon);
+  const std::string port_text = text.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  const int port = std::atoi(port_text.c_str());
+  if (port > 65535) return false;
+
+  if (!host.empty() && host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return false;
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return false;  // an IPv6 address needs brackets
+  }
+  address->host = host.empty() ? "::" : host;
+  address->port = port;
+  return true;
+}
+
+bool AcceptsGzip(const std::string& accept_encoding) {
+  std::size_t start = 0;
+  while (start <= accept_encoding.size()) {
+    auto end = accept_encoding.find(',', start);
+    if (end == std::string::npos) end = accept_encoding.size();
+    const std::string item = accept_encoding.substr(start, end - start);
+    start = end + 1;
+
+    const auto semicolon = item.find(';');
+    const std::string coding = Lowercase(Trim(item.substr(0, semicolon)));
+    if (coding != "gzip" && coding != "*") continue;
+    if (semicolon == std::string::npos) return true;
+
+    const std::string parameter = Lowercase(Trim(item.substr(semicolon + 1)));
+    if (parameter.rfind("q=", 0) != 0) return true;
+    if (std::strtod(parameter.c_str() + 2, nullptr) > 0) return true;
+  }
+  return false;
+}
+
+HttpServer::HttpServer(HttpServerOptions options, SnapshotSource snapshot, HealthCheck healthy,
+                       Logger logger)
+    : options_(std::move(options)),
+      snapshot_(std::move(snapshot)),
+      healthy_(std::move(healthy)),
+      logger_(std::move(logger)),
+      server_(std::make_unique<httplib::Server>()) {
+  const auto threads = static_cast<size_t>(std::max(2, options_.worker_threads));
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->set_socket_options(SetSocketOptions);
+  server_->set_keep_alive_timeout(options_.keep_alive_timeout.count());
+  server_->set_read_timeout(options_.read_timeout);
+  server_->set_write_timeout(options_.write_timeout);
+  server_->set_payload_max_length(64 * 1024);
+  Route();
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Route() {
+  server_->Get("/metrics", [this](const httplib::Request& request, httplib::Response& response) {
+    const std::shared_ptr<const Snapshot> snapshot = snapshot_();
+    response.set_header("Vary", "Accept-Encoding");
+    if (AcceptsGzip(request.get_header_value("Accept-Encoding"))) {
+      response.set_header("Content-Encoding", "gzip");
+      SendPrepared(response, snapshot, &snapshot->gzip);
+    } else {
+      SendPrepared(response, snapshot, &snapshot->text);
+    }
+    logger_.Debug("scrape served", {{"remote_addr", request.remote_addr}});
+  });
+
+  server_->Get("/healthz", [this](const httplib::Request&, httplib::Response& response) {
+    if (healthy_()) {
+      response.set_content("ok\n", "text/plain; charset=utf-8");
+    } else {
+      response.status = 503;
+      response.set_content("rule scheduler is not making progress\n",
+                           "text/plain; charset=utf-8");
+    }
+  });
+
+  server_->Get("/", [this](const httplib::Request&, httplib::Response& response) {
+    response.set_content(fmt::format(kLandingPage, EscapeHtml(options_.version_text)),
+                         "text/html; charset=utf-8");
+  });
+
+  server_->set_error_handler([](const httplib::Request& request, httplib::Response& response) {
+    if (response.status == 404) {
+      response.set_content(fmt::format("not found: {}\nsee / for the endpoints\n", request.path),
+                           "text/plain; charset=utf-8");
+    }
+  });
+}
+
+void HttpServer::Bind() {
+  ListenAddress address;
+  if (!ParseListenAddress(options_.listen_address, &address)) {
+    throw ListenError(fmt::format(
+        "invalid listen address \"{}\": use host:port, :port or [ipv6]:port",
+        options_.listen_address));
+  }
+  bool bound = false;
+  if (address.port == 0) {
+    port_ = server_->bind_to_any_port(address.host);
+    if (port_ <= 0 && options_.listen_address.front() == ':') {
+      port_ = server_->bind_to_any_port("0.0.0.0");
+    }
+    bound = port_ > 0;
+  } else {
+    bound = server_->bind_to_port(address.host, address.port);
+    // ":port" asks for every address; on a host without IPv6, "::" cannot be bound, so
+    // fall back to every IPv4 address.
+    if (!bound && options_.listen_address.front() == ':') {
+      bound = server_->bind_to_port("0.0.0.0", address.port);
+    }
+    port_ = address.port;
+  }
+  if (!bound) {
+    throw ListenError(fmt::format(
+        "cannot listen on \"{}\": the address is in use or not available on this host; stop "
+        "the other process or choose another address with --web.listen-address",
+        options_.listen_address));
+  }
+}
+
+void HttpServer::Start() {
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+}
+
+void HttpServer::Stop() {
+  if (!thread_.joinable()) return;
+  server_->stop();
+  thread_.join();
+}
+
+}  // namespace koji_exporter

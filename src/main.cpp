@@ -1,0 +1,249 @@
+// Entry point: parses flags, loads the configuration and wires the scheduler, registry
+// and HTTP server together until SIGINT or SIGTERM.
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include <fmt/format.h>
+#include <pthread.h>
+
+#include "koji_exporter/conninfo.hpp"
+#include "koji_exporter/http_server.hpp"
+#include "koji_exporter/log.hpp"
+#include "koji_exporter/registry.hpp"
+#include "koji_exporter/rule_loader.hpp"
+#include "koji_exporter/scheduler.hpp"
+#include "koji_exporter/version.hpp"
+
+namespace koji_exporter {
+namespace {
+
+constexpr const char* kUsage = R"(usage: koji_exporter [flags]
+
+Runs the SQL rules of queries/*.yaml against a Koji PostgreSQL database (normally a read
+replica) on their own schedules and serves the results to Prometheus on /metrics.
+
+flags:
+  --config.file=PATH            main configuration file (default: koji_exporter.yaml)
+  --config.check                validate the configuration and rule files, then exit 0 or 1
+  --web.listen-address=ADDR     address to serve on, overriding web.listen_address
+                                (host:port, :port or [ipv6]:port; default :19716)
+  --web.max-threads=N           HTTP worker threads; each keep-alive scraper holds one
+                                (default 16)
+  --log.level=LEVEL             debug, info, warn or error (default info)
+  --log.format=FORMAT           logfmt or json (default logfmt)
+  --version                     print the version and exit
+  --help                        print this text and exit
+
+The database is database.dsn in the main file; without it the standard libpq variables
+(PGHOST, PGDATABASE, PGSERVICE, ...) are used. The password comes from
+database.password_file, PGPASSWORD or PGPASSFILE.
+)";
+
+struct Flags {
+  std::string config_file = "koji_exporter.yaml";
+  bool config_check = false;
+  std::string listen_address;
+  int max_threads = 16;
+  LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kLogfmt;
+};
+
+// Exit codes: 0 success, 1 unusable configuration or startup failure, 2 bad flags.
+constexpr int kExitConfig = 1;
+constexpr int kExitUsage = 2;
+
+[[noreturn]] void FailUsage(const std::string& message) {
+  std::cerr << "koji_exporter: " << message << "\nrun koji_exporter --help for the flags\n";
+  std::exit(kExitUsage);
+}
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (const auto equals = arg.find('='); equals != std::string::npos) {
+      value = arg.substr(equals + 1);
+      arg = arg.substr(0, equals);
+      has_value = true;
+    }
+    auto take_value = [&]() -> std::string {
+      if (has_value) return value;
+      if (i + 1 >= argc) FailUsage(fmt::format("flag {} needs a value", arg));
+      return argv[++i];
+    };
+
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (arg == "--version") {
+      std::cout << "koji_exporter " << Version() << " (revision " << Revision() << ")\n";
+      std::exit(0);
+    } else if (arg == "--config.check") {
+      flags.config_check = true;
+    } else if (arg == "--config.file") {
+      flags.config_file = take_value();
+    } else if (arg == "--web.listen-address") {
+      flags.listen_address = take_value();
+    } else if (arg == "--web.max-threads") {
+      const std::string text = take_value();
+      char* end = nullptr;
+      const long threads = std::strtol(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || threads < 2 || threads > 1024) {
+        FailUsage(fmt::format("invalid --web.max-threads \"{}\": use a number from 2 to 1024",
+                              text));
+      }
+      flags.max_threads = static_cast<int>(threads);
+    } else if (arg == "--log.level") {
+      const std::string text = take_value();
+      if (!ParseLogLevel(text, &flags.log_level)) {
+        FailUsage(fmt::format("invalid --log.level \"{}\": use debug, info, warn or error", text));
+      }
+    } else if (arg == "--log.format") {
+      const std::string text = take_value();
+      if (!ParseLogFormat(text, &flags.log_format)) {
+        FailUsage(fmt::format("invalid --log.format \"{}\": use logfmt or json", text));
+      }
+    } else {
+      FailUsage(fmt::format("unknown flag \"{}\"", argv[i]));
+    }
+  }
+  return flags;
+}
+
+std::size_t CountMetrics(const Config& config) {
+  std::size_t count = 0;
+  for (const auto& rule : config.rules) count += rule.metrics.size();
+  return count;
+}
+
+bool LibpqEnvironmentNamesDatabase() {
+  for (const char* name : {"PGHOST", "PGHOSTADDR", "PGDATABASE", "PGSERVICE"}) {
+    if (std::getenv(name) != nullptr) return true;
+  }
+  return false;
+}
+
+// Blocks the stop signals in every thread started afterwards, so only sigwait() in
+// main() receives them.
+sigset_t BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+int WaitForStopSignal(const sigset_t& signals, const Logger& logger) {
+  while (true) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal == SIGHUP) {
+      logger.Warn("configuration reload is not supported; restart the exporter to apply changes",
+                  {{"signal", "SIGHUP"}});
+      continue;
+    }
+    return signal;
+  }
+}
+
+int Run(const Flags& flags) {
+  const Logger logger(flags.log_level, flags.log_format);
+
+  Config config;
+  try {
+    config = LoadConfig(flags.config_file);
+  } catch (const ConfigError& error) {
+    for (const auto& problem : error.problems()) std::cerr << problem << '\n';
+    std::cerr << fmt::format("koji_exporter: configuration \"{}\" has {} problem(s)\n",
+                             flags.config_file, error.problems().size());
+    return kExitConfig;
+  }
+  if (flags.config_check) {
+    std::cout << fmt::format("{}: ok ({} rule files, {} rules, {} metrics)\n", flags.config_file,
+                             config.rule_files.size(), config.rules.size(), CountMetrics(config));
+    return 0;
+  }
+  if (config.database.dsn.empty() && !LibpqEnvironmentNamesDatabase()) {
+    logger.Error("no database configured",
+                 {{"config", flags.config_file},
+                  {"hint", "set database.dsn in the main file or PGHOST/PGDATABASE; "
+                           "scripts/run.sh starts a demo database when none is configured"}});
+    return kExitConfig;
+  }
+
+  std::string conninfo;
+  try {
+    const std::string password = config.database.password_file.empty()
+                                     ? ""
+                                     : ReadPasswordFile(config.database.password_file);
+    conninfo = BuildConninfo(config.database.dsn, password);
+  } catch (const std::exception& error) {
+    logger.Error("database settings unusable", {{"config", flags.config_file}, {"err", error.what()}});
+    return kExitConfig;
+  }
+
+  const sigset_t stop_signals = BlockStopSignals();
+
+  Registry registry(config.rules, Version(), Revision(), logger);
+  Scheduler scheduler(config.rules, config.database.max_connections, conninfo, registry, logger);
+
+  HttpServerOptions http_options;
+  http_options.listen_address =
+      flags.listen_address.empty() ? config.listen_address : flags.listen_address;
+  http_options.worker_threads = flags.max_threads;
+  http_options.version_text = fmt::format("Version {}, revision {}.", Version(), Revision());
+  HttpServer http(
+      http_options, [&registry] { return registry.Current(); },
+      [&scheduler] {
+        return std::chrono::steady_clock::now() - scheduler.LastTick() < scheduler.MaxSilence();
+      },
+      logger);
+  try {
+    http.Bind();
+  } catch (const ListenError& error) {
+    logger.Error("cannot start HTTP server", {{"err", error.what()}});
+    return kExitConfig;
+  }
+
+  logger.Info("starting koji_exporter", {{"version", Version()}, {"revision", Revision()}});
+  logger.Info("configuration loaded",
+              {{"config", flags.config_file},
+               {"rule_files", std::to_string(config.rule_files.size())},
+               {"rules", std::to_string(config.rules.size())},
+               {"metrics", std::to_string(CountMetrics(config))},
+               {"database", RedactConninfo(config.database.dsn)},
+               {"max_connections", std::to_string(config.database.max_connections)}});
+  for (const auto& rule : config.rules) {
+    logger.Info("rule scheduled", {{"rule", rule.name},
+                                   {"file", rule.mark.file},
+                                   {"interval_seconds", fmt::format("{:g}", rule.interval.count() / 1000.0)},
+                                   {"timeout_seconds", fmt::format("{:g}", rule.timeout.count() / 1000.0)}});
+  }
+
+  scheduler.Start();
+  http.Start();
+  logger.Info("listening", {{"address", http_options.listen_address},
+                            {"port", std::to_string(http.port())}});
+
+  const int signal = WaitForStopSignal(stop_signals, logger);
+  logger.Info("stopping", {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
+  http.Stop();
+  scheduler.Stop();
+  logger.Info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace koji_exporter
+
+int main(int argc, char** argv) {
+  const koji_exporter::Flags flags = koji_exporter::ParseFlags(argc, argv);
+  return koji_exporter::Run(flags);
+}

@@ -1,0 +1,200 @@
+// Stores each rule's families and run statistics, derives the self-metrics from them and
+// renders a new snapshot after every change.
+#include "koji_exporter/registry.hpp"
+
+#include <atomic>
+#include <chrono>
+
+#include "koji_exporter/exposition.hpp"
+
+namespace koji_exporter {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using SampleType = prometheus::MetricType;
+
+double UnixSeconds(std::chrono::system_clock::time_point time) {
+  return std::chrono::duration<double>(time.time_since_epoch()).count();
+}
+
+ClientMetric Sample(SampleType type, double value, std::vector<ClientMetric::Label> labels) {
+  ClientMetric sample;
+  sample.label = std::move(labels);
+  if (type == SampleType::Counter) {
+    sample.counter.value = value;
+  } else {
+    sample.gauge.value = value;
+  }
+  return sample;
+}
+
+MetricFamily Family(const char* name, const char* help, SampleType type) {
+  MetricFamily family;
+  family.name = name;
+  family.help = help;
+  family.type = type;
+  return family;
+}
+
+}  // namespace
+
+Registry::Registry(const std::vector<Rule>& rules, std::string version, std::string revision,
+                   Logger logger)
+    : logger_(std::move(logger)), version_(std::move(version)), revision_(std::move(revision)) {
+  for (const auto& rule : rules) {
+    rule_index_[rule.name] = rules_.size();
+    rules_.push_back(RuleState{});
+    rules_.back().name = rule.name;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  PublishLocked();
+}
+
+Registry::RuleState& Registry::StateOf(const std::string& rule) {
+  return rules_.at(rule_index_.at(rule));
+}
+
+void Registry::Account(RuleState& state, const RunReport& report) {
+  state.has_run = true;
+  state.last_success = report.success;
+  state.last_duration_seconds = report.duration.count();
+  ++state.runs;
+  if (report.success) {
+    state.last_success_timestamp_seconds = UnixSeconds(report.finished);
+    state.rows = report.rows;
+    state.problems_total.null_label += report.problems.null_label;
+    state.problems_total.null_value += report.problems.null_value;
+    state.problems_total.invalid_value += report.problems.invalid_value;
+    state.problems_total.duplicate_series += report.problems.duplicate_series;
+  } else {
+    ++state.errors;
+  }
+}
+
+void Registry::RecordSuccess(const std::string& rule, std::vector<MetricFamily> families,
+                             const RunReport& report) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  RuleState& state = StateOf(rule);
+  state.families = std::move(families);
+  Account(state, report);
+  PublishLocked();
+}
+
+void Registry::RecordFailure(const std::string& rule, const RunReport& report) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Account(StateOf(rule), report);
+  PublishLocked();
+}
+
+void Registry::SetDatabaseUp(bool up) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (database_up_ == up) return;
+  database_up_ = up;
+  PublishLocked();
+}
+
+std::shared_ptr<const Snapshot> Registry::Current() const { return std::atomic_load(&current_); }
+
+std::vector<MetricFamily> Registry::SelfMetrics() const {
+  std::vector<MetricFamily> families;
+
+  families.push_back(Family("koji_exporter_build_info",
+                            "A metric with a constant 1 labeled by the exporter's version and "
+                            "source revision.",
+                            SampleType::Gauge));
+  families.back().metric.push_back(
+      Sample(SampleType::Gauge, 1, {{"revision", revision_}, {"version", version_}}));
+
+  families.push_back(Family("koji_exporter_database_up",
+                            "Whether the last attempt to use the database succeeded (1) or "
+                            "failed to connect (0).",
+                            SampleType::Gauge));
+  families.back().metric.push_back(Sample(SampleType::Gauge, database_up_ ? 1 : 0, {}));
+
+  // Per-rule metrics. Counters exist from the start at 0; the gauges appear only once
+  // there is something true to report, instead of a made-up 0.
+  enum class Presence { kAlways, kAfterRun, kAfterSuccess };
+  struct PerRule {
+    const char* name;
+    const char* help;
+    SampleType type;
+    double (*value)(const RuleState&);
+    Presence presence;
+  };
+  static const PerRule kPerRule[] = {
+      {"koji_exporter_query_last_run_success",
+       "Whether the rule's last run succeeded (1) or failed (0).", SampleType::Gauge,
+       [](const RuleState& s) { return s.last_success ? 1.0 : 0.0; }, Presence::kAfterRun},
+      {"koji_exporter_query_last_run_duration_seconds",
+       "Wall-clock duration of the rule's last run, including connecting.", SampleType::Gauge,
+       [](const RuleState& s) { return s.last_duration_seconds; }, Presence::kAfterRun},
+      {"koji_exporter_query_last_success_timestamp_seconds",
+       "Unix time at which the rule last finished a successful run.", SampleType::Gauge,
+       [](const RuleState& s) { return s.last_success_timestamp_seconds; },
+       Presence::kAfterSuccess},
+      {"koji_exporter_query_runs_total", "Runs of the rule, successful or not.",
+       SampleType::Counter, [](const RuleState& s) { return static_cast<double>(s.runs); },
+       Presence::kAlways},
+      {"koji_exporter_query_errors_total", "Runs of the rule that failed.", SampleType::Counter,
+       [](const RuleState& s) { return static_cast<double>(s.errors); },
+       Presence::kAlways},
+      {"koji_exporter_query_rows", "Rows returned by the rule's last successful run.",
+       SampleType::Gauge, [](const RuleState& s) { return static_cast<double>(s.rows); },
+       Presence::kAfterSuccess},
+  };
+  for (const auto& metric : kPerRule) {
+    families.push_back(Family(metric.name, metric.help, metric.type));
+    for (const auto& state : rules_) {
+      if (metric.presence == Presence::kAfterRun && !state.has_run) continue;
+      if (metric.presence == Presence::kAfterSuccess && state.last_success_timestamp_seconds == 0) {
+        continue;
+      }
+      families.back().metric.push_back(
+          Sample(metric.type, metric.value(state), {{"query", state.name}}));
+    }
+  }
+
+  families.push_back(Family(
+      "koji_exporter_query_result_problems_total",
+      "Odd values in successful rule results: null_label (kept with an empty label), "
+      "null_value and invalid_value (sample dropped), duplicate_series (later row dropped).",
+      SampleType::Counter));
+  for (const auto& state : rules_) {
+    const std::pair<const char*, std::uint64_t> counts[] = {
+        {"duplicate_series", state.problems_total.duplicate_series},
+        {"invalid_value", state.problems_total.invalid_value},
+        {"null_label", state.problems_total.null_label},
+        {"null_value", state.problems_total.null_value},
+    };
+    for (const auto& [problem, count] : counts) {
+      families.back().metric.push_back(
+          Sample(SampleType::Counter, static_cast<double>(count),
+                 {{"problem", problem}, {"query", state.name}}));
+    }
+  }
+  return families;
+}
+
+void Registry::PublishLocked() {
+  std::vector<MetricFamily> families;
+  for (const auto& state : rules_) {
+    families.insert(families.end(), state.families.begin(), state.families.end());
+  }
+  const std::vector<MetricFamily> self_metrics = SelfMetrics();
+  families.insert(families.end(), self_metrics.begin(), self_metrics.end());
+
+  auto snapshot = std::make_shared<Snapshot>();
+  try {
+    snapshot->text = RenderExposition(std::move(families));
+  } catch (const ExpositionError& error) {
+    // Names are validated when rules load, so this means a bug; keep the last snapshot.
+    logger_.Error("exposition rendering failed", {{"err", error.what()}});
+    return;
+  }
+  snapshot->gzip = GzipCompress(snapshot->text);
+  snapshot->created = std::chrono::system_clock::now();
+  std::atomic_store(&current_, std::shared_ptr<const Snapshot>(std::move(snapshot)));
+}
+
+}  // namespace koji_exporter

@@ -1,0 +1,164 @@
+// Worker threads pick the earliest due rule, run it on their own session and record the
+// result; failures stay inside the run that had them.
+#include "koji_exporter/scheduler.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace koji_exporter {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Idle workers wake at least this often, so LastTick() stays fresh on a quiet exporter.
+constexpr auto kIdleWake = std::chrono::seconds(1);
+
+std::string Seconds(std::chrono::duration<double> duration) {
+  return fmt::format("{:.3f}", duration.count());
+}
+
+void LogProblems(const Logger& logger, const MappedResult& mapped) {
+  if (!mapped.problems.Any()) return;
+  logger.Warn("rule result has odd values",
+              {{"null_label", std::to_string(mapped.problems.null_label)},
+               {"null_value", std::to_string(mapped.problems.null_value)},
+               {"invalid_value", std::to_string(mapped.problems.invalid_value)},
+               {"duplicate_series", std::to_string(mapped.problems.duplicate_series)},
+               {"first", mapped.first_problem}});
+}
+
+}  // namespace
+
+RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
+                      const Logger& logger) {
+  const Logger rule_logger =
+      logger.With({{"rule", rule.name}, {"file", rule.mark.file}});
+  const auto started = Clock::now();
+  RunReport report;
+
+  try {
+    const QueryResult result = runner.Run(rule);
+    registry.SetDatabaseUp(true);
+    MappedResult mapped = MapRows(rule, result);
+
+    report.success = true;
+    report.rows = result.rows.size();
+    report.problems = mapped.problems;
+    report.duration = Clock::now() - started;
+    report.finished = std::chrono::system_clock::now();
+    registry.RecordSuccess(rule.name, std::move(mapped.families), report);
+
+    LogProblems(rule_logger, mapped);
+    rule_logger.Debug("rule finished", {{"duration_seconds", Seconds(report.duration)},
+                                        {"rows", std::to_string(report.rows)}});
+    return report;
+  } catch (const QueryError& error) {
+    registry.SetDatabaseUp(error.failure() != QueryFailure::kConnection);
+    report.duration = Clock::now() - started;
+    report.finished = std::chrono::system_clock::now();
+    registry.RecordFailure(rule.name, report);
+    LogFields fields = {{"reason", QueryFailureName(error.failure())},
+                        {"duration_seconds", Seconds(report.duration)}};
+    if (!error.sqlstate().empty()) fields.emplace_back("sqlstate", error.sqlstate());
+    fields.emplace_back("err", error.what());
+    rule_logger.Warn("rule failed", fields);
+  } catch (const MappingError& error) {
+    report.duration = Clock::now() - started;
+    report.finished = std::chrono::system_clock::now();
+    registry.RecordFailure(rule.name, report);
+    rule_logger.Warn("rule failed", {{"reason", "mapping"},
+                                     {"duration_seconds", Seconds(report.duration)},
+                                     {"err", error.what()}});
+  }
+  return report;
+}
+
+Scheduler::Scheduler(std::vector<Rule> rules, int workers, std::string conninfo,
+                     Registry& registry, Logger logger)
+    : worker_count_(std::max(1, workers)),
+      conninfo_(std::move(conninfo)),
+      registry_(registry),
+      logger_(std::move(logger)) {
+  for (auto& rule : rules) slots_.push_back(Slot{std::move(rule), Clock::time_point{}, false});
+  Tick();
+}
+
+Scheduler::~Scheduler() { Stop(); }
+
+void Scheduler::Start() {
+  const auto now = Clock::now();
+  for (auto& slot : slots_) slot.next_due = now;
+  for (int i = 0; i < worker_count_; ++i) {
+    workers_.emplace_back([this, i] { WorkerLoop(i); });
+  }
+}
+
+void Scheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wakeup_.notify_all();
+  for (auto& worker : workers_) worker.join();
+  workers_.clear();
+}
+
+void Scheduler::Tick() { last_tick_ = Clock::now().time_since_epoch().count(); }
+
+Clock::time_point Scheduler::LastTick() const {
+  return Clock::time_point(Clock::duration(last_tick_.load()));
+}
+
+Clock::duration Scheduler::MaxSilence() const {
+  Clock::duration longest{0};
+  for (const auto& slot : slots_) longest = std::max<Clock::duration>(longest, slot.rule.timeout);
+  return 2 * longest + std::chrono::seconds(30);
+}
+
+Scheduler::Slot* Scheduler::TakeDueSlotLocked(Clock::time_point now, Clock::time_point* wake_at) {
+  Slot* earliest = nullptr;
+  for (auto& slot : slots_) {
+    if (slot.running) continue;
+    if (earliest == nullptr || slot.next_due < earliest->next_due) earliest = &slot;
+  }
+  *wake_at = now + kIdleWake;
+  if (earliest == nullptr) return nullptr;
+  if (earliest->next_due > now) {
+    *wake_at = std::min(*wake_at, earliest->next_due);
+    return nullptr;
+  }
+  earliest->running = true;
+  return earliest;
+}
+
+void Scheduler::WorkerLoop(int worker_index) {
+  QueryRunner runner(conninfo_);
+  const Logger worker_logger = logger_.With({{"worker", std::to_string(worker_index)}});
+
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    Tick();
+    Clock::time_point wake_at;
+    Slot* slot = TakeDueSlotLocked(Clock::now(), &wake_at);
+    if (slot == nullptr) {
+      wakeup_.wait_until(lock, wake_at);
+      continue;
+    }
+
+    // The slot's rule is not touched by anyone else while `running` is set, so it can be
+    // read without the lock.
+    lock.unlock();
+    const auto started = Clock::now();
+    ExecuteRule(runner, slot->rule, registry_, worker_logger);
+    lock.lock();
+
+    // The next run is due one interval after this one started; a run that took longer
+    // than its interval is followed at once.
+    slot->next_due = std::max(started + slot->rule.interval, Clock::now());
+    slot->running = false;
+    wakeup_.notify_all();
+  }
+}
+
+}  // namespace koji_exporter

@@ -1,0 +1,200 @@
+// The HTTP server on an ephemeral loopback port: endpoints, gzip, brotli refusal,
+// keep-alive scrapers, and a port that is already taken.
+#include <doctest/doctest.h>
+
+#include <httplib.h>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "koji_exporter/exposition.hpp"
+#include "koji_exporter/http_server.hpp"
+
+namespace koji_exporter {
+namespace {
+
+Logger QuietLogger() {
+  return Logger(LogLevel::kError, LogFormat::kLogfmt, [](const std::string&) {});
+}
+
+std::shared_ptr<const Snapshot> MakeSnapshot() {
+  auto snapshot = std::make_shared<Snapshot>();
+  for (int i = 0; i < 200; ++i) {
+    snapshot->text += "koji_task_load{host=\"builder-" + std::to_string(i) + "\"} 1.5\n";
+  }
+  snapshot->gzip = GzipCompress(snapshot->text);
+  return snapshot;
+}
+
+// A server on 127.0.0.1 with a random port, serving a fixed snapshot.
+struct TestServer {
+  explicit TestServer(int threads = 16) {
+    HttpServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.worker_threads = threads;
+    options.version_text = "Version test.";
+    server = std::make_unique<HttpServer>(
+        options, [this] { return snapshot; }, [this] { return healthy.load(); }, QuietLogger());
+    server->Bind();
+    server->Start();
+  }
+  httplib::Client Client() const {
+    httplib::Client client("127.0.0.1", server->port());
+    client.set_connection_timeout(5);
+    client.set_read_timeout(5);
+    client.set_decompress(false);
+    return client;
+  }
+
+  std::shared_ptr<const Snapshot> snapshot = MakeSnapshot();
+  std::atomic<bool> healthy{true};
+  std::unique_ptr<HttpServer> server;
+};
+
+}  // namespace
+
+TEST_SUITE("http_server") {
+  TEST_CASE("metrics are served as text format 0.0.4") {
+    TestServer test;
+    auto result = test.Client().Get("/metrics");
+    REQUIRE(result);
+    CHECK(result->status == 200);
+    CHECK(result->get_header_value("Content-Type") == kExpositionContentType);
+    CHECK_FALSE(result->has_header("Content-Encoding"));
+    CHECK(result->body == test.snapshot->text);
+  }
+
+  TEST_CASE("metrics are gzipped when the scraper accepts gzip") {
+    TestServer test;
+    auto result = test.Client().Get("/metrics", {{"Accept-Encoding", "gzip"}});
+    REQUIRE(result);
+    CHECK(result->get_header_value("Content-Encoding") == "gzip");
+    CHECK(result->body == test.snapshot->gzip);
+  }
+
+  TEST_CASE("brotli is never used even when offered first") {
+    TestServer test;
+    auto with_gzip = test.Client().Get("/metrics", {{"Accept-Encoding", "br, gzip, deflate"}});
+    REQUIRE(with_gzip);
+    CHECK(with_gzip->get_header_value("Content-Encoding") == "gzip");
+    CHECK(with_gzip->body == test.snapshot->gzip);
+
+    auto brotli_only = test.Client().Get("/metrics", {{"Accept-Encoding", "br"}});
+    REQUIRE(brotli_only);
+    CHECK_FALSE(brotli_only->has_header("Content-Encoding"));
+    CHECK(brotli_only->body == test.snapshot->text);
+  }
+
+  TEST_CASE("HEAD on metrics sends headers only") {
+    TestServer test;
+    auto result = test.Client().Head("/metrics");
+    REQUIRE(result);
+    CHECK(result->status == 200);
+    CHECK(result->body.empty());
+  }
+
+  TEST_CASE("healthz follows the health check") {
+    TestServer test;
+    auto healthy = test.Client().Get("/healthz");
+    REQUIRE(healthy);
+    CHECK(healthy->status == 200);
+    CHECK(healthy->body == "ok\n");
+
+    test.healthy = false;
+    auto unhealthy = test.Client().Get("/healthz");
+    REQUIRE(unhealthy);
+    CHECK(unhealthy->status == 503);
+  }
+
+  TEST_CASE("landing page links both endpoints") {
+    TestServer test;
+    auto result = test.Client().Get("/");
+    REQUIRE(result);
+    CHECK(result->status == 200);
+    CHECK(result->body.find("href=\"metrics\"") != std::string::npos);
+    CHECK(result->body.find("href=\"healthz\"") != std::string::npos);
+    CHECK(result->body.find("Version test.") != std::string::npos);
+  }
+
+  TEST_CASE("unknown paths get 404 with a hint") {
+    TestServer test;
+    auto result = test.Client().Get("/nope");
+    REQUIRE(result);
+    CHECK(result->status == 404);
+    CHECK(result->body == "not found: /nope\nsee / for the endpoints\n");
+  }
+
+  TEST_CASE("healthz answers while scrapers hold keep-alive connections") {
+    // Four threads; three scrapers keep their connections open, one thread stays free.
+    TestServer test(4);
+    std::vector<std::unique_ptr<httplib::Client>> scrapers;
+    for (int i = 0; i < 3; ++i) {
+      scrapers.push_back(std::make_unique<httplib::Client>("127.0.0.1", test.server->port()));
+      scrapers.back()->set_keep_alive(true);
+      scrapers.back()->set_read_timeout(5);
+      auto result = scrapers.back()->Get("/metrics");
+      REQUIRE(result);
+      CHECK(result->status == 200);
+    }
+    auto health = test.Client().Get("/healthz");
+    REQUIRE(health);
+    CHECK(health->status == 200);
+  }
+
+  TEST_CASE("a port in use is refused instead of shared") {
+    TestServer first;
+    HttpServerOptions options;
+    options.listen_address = "127.0.0.1:" + std::to_string(first.server->port());
+    HttpServer second(
+        options, [] { return std::shared_ptr<const Snapshot>(); }, [] { return true; },
+        QuietLogger());
+    CHECK_THROWS_AS(second.Bind(), ListenError);
+  }
+
+  TEST_CASE("an invalid listen address is refused with a hint") {
+    HttpServerOptions options;
+    options.listen_address = "localhost";
+    HttpServer server(
+        options, [] { return std::shared_ptr<const Snapshot>(); }, [] { return true; },
+        QuietLogger());
+    CHECK_THROWS_WITH_AS(server.Bind(),
+                         "invalid listen address \"localhost\": use host:port, :port or "
+                         "[ipv6]:port",
+                         ListenError);
+  }
+}
+
+TEST_SUITE("http_server") {
+  TEST_CASE("listen addresses parse into host and port") {
+    ListenAddress address;
+    REQUIRE(ParseListenAddress(":19716", &address));
+    CHECK(address.host == "::");
+    CHECK(address.port == 19716);
+    REQUIRE(ParseListenAddress("127.0.0.1:80", &address));
+    CHECK(address.host == "127.0.0.1");
+    REQUIRE(ParseListenAddress("[::1]:9000", &address));
+    CHECK(address.host == "::1");
+    CHECK(address.port == 9000);
+    for (const char* bad : {"", ":", "19716", "host:", "host:65536", "::1:80", "[::1:80",
+                            "host:12a", "host:-1"}) {
+      CAPTURE(bad);
+      CHECK_FALSE(ParseListenAddress(bad, &address));
+    }
+  }
+
+  TEST_CASE("accept-encoding parsing honours q values") {
+    CHECK(AcceptsGzip("gzip"));
+    CHECK(AcceptsGzip("br, gzip;q=0.5"));
+    CHECK(AcceptsGzip("GZIP"));
+    CHECK(AcceptsGzip("*"));
+    CHECK(AcceptsGzip("deflate, gzip ; q=1.0"));
+    CHECK_FALSE(AcceptsGzip(""));
+    CHECK_FALSE(AcceptsGzip("br"));
+    CHECK_FALSE(AcceptsGzip("gzip;q=0"));
+    CHECK_FALSE(AcceptsGzip("identity, deflate"));
+    CHECK_FALSE(AcceptsGzip("x-gzip-like"));
+  }
+}
+
+}  // namespace koji_exporter
