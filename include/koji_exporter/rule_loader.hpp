@@ -12,6 +12,8 @@ namespace koji_exporter {
 
 /// Raised when a configuration cannot be used. Carries every problem found, each of the
 /// form `file:line:col: rule "name": problem` (the rule part only where one applies).
+/// A problem with a whole file, such as one that cannot be read, reads `file: problem`.
+/// what() lists the problems one per line, in file order.
 class ConfigError : public std::runtime_error {
  public:
   explicit ConfigError(std::vector<std::string> problems);
