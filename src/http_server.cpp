@@ -221,6 +221,12 @@ void HttpServer::Bind() {
 
 void HttpServer::Start() {
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // cpp-httplib's stop() does nothing until the accept loop runs, so a Stop() right after
+  // Start() would leave the loop running forever. Wait for it to start (normally well
+  // under a millisecond).
+  for (int attempt = 0; attempt < 5000 && !server_->is_running(); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void HttpServer::Stop() {

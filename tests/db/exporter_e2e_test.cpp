@@ -1,0 +1,230 @@
+// The koji_exporter binary end to end: configuration check, scheduled rules against a
+// real database, /metrics, /healthz, failure isolation, secrets and shutdown.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include "db/exporter_process.hpp"
+#include "db/test_database.hpp"
+
+namespace koji_exporter {
+namespace {
+
+using testing::ExporterProcess;
+using testing::RunExporter;
+using testing::TempDir;
+using testing::TestDatabase;
+
+constexpr const char* kRules = R"(rules:
+  - name: builders
+    interval: 1s
+    timeout: 500ms
+    sql: SELECT name AS host, task_load FROM builder ORDER BY name
+    metrics:
+      - name: test_builder_task_load
+        type: gauge
+        help: Task load of each builder.
+        value: task_load
+        labels: [host]
+  - name: missing_table
+    interval: 1s
+    timeout: 500ms
+    sql: SELECT 1 AS value FROM no_such_table
+    metrics:
+      - name: test_never_filled
+        type: gauge
+        help: Never filled, because the table does not exist.
+        value: value
+)";
+
+// Main file for `database`; the password is there only to prove it never leaks, since
+// the throwaway cluster trusts local connections.
+std::string MainFile(const TestDatabase& database) {
+  return fmt::format(R"(database:
+  dsn: "{} password=hunter2-secret"
+rule_files: ["rules/*.yaml"]
+)",
+                     database.Conninfo());
+}
+
+}  // namespace
+
+TEST_SUITE("exporter end to end") {
+  TEST_CASE("config check accepts a valid configuration") {
+    TestDatabase database;
+    TempDir directory;
+    directory.Write("rules/test.yaml", kRules);
+    const std::string config = directory.Write("koji_exporter.yaml", MainFile(database));
+
+    const auto result = RunExporter({"--config.file=" + config, "--config.check"});
+    CHECK(result.exit_code == 0);
+    CHECK(result.output == config + ": ok (1 rule files, 2 rules, 2 metrics)\n");
+  }
+
+  TEST_CASE("config check reports every problem and exits 1") {
+    TempDir directory;
+    directory.Write("rules/bad.yaml", R"(rules:
+  - name: bad
+    sql: SELECT 1 AS v
+    metrics:
+      - name: test_bad
+        type: counter
+        help: x
+        value: v
+        lables: [host]
+)");
+    const std::string config = directory.Write("koji_exporter.yaml", "rule_files: [\"rules/*.yaml\"]\n");
+    const auto result = RunExporter({"--config.file=" + config, "--config.check"});
+    CHECK(result.exit_code == 1);
+    CHECK(result.output.find("bad.yaml:5:") != std::string::npos);
+    CHECK(result.output.find("must end in \"_total\"") != std::string::npos);
+    CHECK(result.output.find("unknown key \"lables\"") != std::string::npos);
+  }
+
+  TEST_CASE("unknown flags exit 2 with a hint") {
+    const auto result = RunExporter({"--no-such-flag"});
+    CHECK(result.exit_code == 2);
+    CHECK(result.output ==
+          "koji_exporter: unknown flag \"--no-such-flag\"\nrun koji_exporter --help for the flags\n");
+  }
+
+  TEST_CASE("rules are served and a failing rule does not block the others") {
+    TestDatabase database;
+    database.Execute(
+        "CREATE TABLE builder (name text, task_load float8);"
+        "INSERT INTO builder VALUES ('builder-01', 1.5), ('builder-02', 0)");
+    TempDir directory;
+    directory.Write("rules/test.yaml", kRules);
+    ExporterProcess exporter(directory.Write("koji_exporter.yaml", MainFile(database)));
+
+    std::string metrics = exporter.WaitForMetric("koji_exporter_query_errors_total{query=\"missing_table\"} 1");
+    CHECK(metrics.find("test_builder_task_load{host=\"builder-01\"} 1.5\n") != std::string::npos);
+    CHECK(metrics.find("test_builder_task_load{host=\"builder-02\"} 0\n") != std::string::npos);
+    CHECK(metrics.find("koji_exporter_query_last_run_success{query=\"builders\"} 1\n") !=
+          std::string::npos);
+    CHECK(metrics.find("koji_exporter_query_last_run_success{query=\"missing_table\"} 0\n") !=
+          std::string::npos);
+    CHECK(metrics.find("koji_exporter_database_up 1\n") != std::string::npos);
+    CHECK(metrics.find("# HELP test_builder_task_load Task load of each builder. (rule builders") !=
+          std::string::npos);
+    CHECK(metrics.find("test_never_filled{") == std::string::npos);
+
+    // New rows show up at a later run.
+    database.Execute("UPDATE builder SET task_load = 4 WHERE name = 'builder-02'");
+    metrics = exporter.WaitForMetric("test_builder_task_load{host=\"builder-02\"} 4\n");
+    CHECK(metrics.find("test_builder_task_load{host=\"builder-02\"} 4\n") != std::string::npos);
+
+    int status = 0;
+    CHECK(exporter.Get("/healthz", &status) == "ok\n");
+    CHECK(status == 200);
+
+    const std::string log = exporter.Log();
+    CHECK(log.find("msg=\"rule failed\"") != std::string::npos);
+    CHECK(log.find("rule=missing_table") != std::string::npos);
+    CHECK(log.find("sqlstate=42P01") != std::string::npos);
+
+    CHECK(exporter.Stop(SIGTERM) == 0);
+    CHECK(exporter.Log().find("msg=stopped") != std::string::npos);
+  }
+
+  TEST_CASE("the password never appears in logs, metrics or pages") {
+    TestDatabase database;
+    database.Execute("CREATE TABLE builder (name text, task_load float8)");
+    TempDir directory;
+    directory.Write("rules/test.yaml", kRules);
+    ExporterProcess exporter(directory.Write("koji_exporter.yaml", MainFile(database)),
+                             {"--log.level=debug"});
+    const std::string metrics =
+        exporter.WaitForMetric("koji_exporter_query_runs_total{query=\"missing_table\"} 1");
+    const std::string landing = exporter.Get("/");
+    CHECK(exporter.Stop(SIGINT) == 0);
+
+    const std::string log = exporter.Log();
+    CHECK(log.find("password='********'") != std::string::npos);
+    for (const std::string& output : {metrics, landing, log}) {
+      CHECK(output.find("hunter2") == std::string::npos);
+    }
+  }
+
+  TEST_CASE("an unreachable database sets database_up to 0 and keeps serving") {
+    TempDir directory;
+    directory.Write("rules/test.yaml", kRules);
+    const std::string config = directory.Write(
+        "koji_exporter.yaml",
+        "database:\n  dsn: \"host=/nonexistent/socket/dir port=1 dbname=koji connect_timeout=1\"\n"
+        "rule_files: [\"rules/*.yaml\"]\n");
+    ExporterProcess exporter(config);
+    const std::string metrics =
+        exporter.WaitForMetric("koji_exporter_query_errors_total{query=\"builders\"} 1");
+    CHECK(metrics.find("koji_exporter_database_up 0\n") != std::string::npos);
+    CHECK(metrics.find("koji_exporter_query_last_run_success{query=\"builders\"} 0\n") !=
+          std::string::npos);
+    CHECK(exporter.Log().find("reason=connection") != std::string::npos);
+    CHECK(exporter.Stop(SIGTERM) == 0);
+  }
+
+  TEST_CASE("default rules on sample data pass promtool") {
+    TestDatabase database(
+        {"tests/fixtures/koji_schema.sql", "tests/fixtures/koji_sample_data.sql"});
+    TempDir directory;
+    const std::string config = directory.Write(
+        "koji_exporter.yaml",
+        fmt::format("database:\n  dsn: \"{}\"\nrule_files: [\"{}/queries/*.yaml\"]\n",
+                    database.Conninfo(), KOJI_EXPORTER_SOURCE_DIR));
+    ExporterProcess exporter(config);
+
+    // Every default rule runs once at start; wait until the slowest has reported.
+    std::string metrics;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      metrics = exporter.WaitForMetric("koji_exporter_query_last_run_success{", 1);
+      std::size_t successes = 0;
+      for (auto at = metrics.find("koji_exporter_query_last_run_success{"); at != std::string::npos;
+           at = metrics.find("koji_exporter_query_last_run_success{", at + 1)) {
+        ++successes;
+      }
+      if (successes == 8) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(metrics.find("} 0\nkoji_exporter_query_last_run_success") == std::string::npos);
+    for (const char* metric :
+         {"koji_builders_update{", "koji_hosts_enabled{", "koji_hosts_ready{",
+          "koji_hosts_capacity{", "koji_task_load{", "koji_enabled_hosts_count{",
+          "koji_ready_hosts_per_channel{", "koji_enabled_hosts_capacity_per_channel{",
+          "koji_enabled_hosts_task_load_per_channel{", "koji_channel_enabled{",
+          "koji_waiting_tasks{", "koji_in_progress_tasks{", "koji_tasks_total{",
+          "koji_task_completions_total{", "koji_task_succeed_total{", "koji_task_errors_total{",
+          "koji_packages_per_tag{", "koji_builds_per_tag{", "koji_builds_per_package{"}) {
+      CAPTURE(metric);
+      CHECK(metrics.find(std::string("\n") + metric) != std::string::npos);
+    }
+
+    const std::string body = directory.Write("metrics.prom", metrics);
+    const auto promtool = std::system(
+        fmt::format("'{}/scripts/check-metrics.sh' '{}'", KOJI_EXPORTER_SOURCE_DIR, body).c_str());
+    CHECK(promtool == 0);
+    CHECK(exporter.Stop(SIGTERM) == 0);
+  }
+
+  TEST_CASE("a second exporter on the same port exits with a clear error") {
+    TestDatabase database;
+    TempDir directory;
+    directory.Write("rules/test.yaml", kRules);
+    const std::string config = directory.Write("koji_exporter.yaml", MainFile(database));
+    ExporterProcess first(config);
+
+    const auto second = RunExporter(
+        {"--config.file=" + config, fmt::format("--web.listen-address=127.0.0.1:{}", first.port())});
+    CHECK(second.exit_code == 1);
+    CHECK(second.output.find("cannot listen on") != std::string::npos);
+    CHECK(first.Stop(SIGTERM) == 0);
+  }
+}
+
+}  // namespace koji_exporter

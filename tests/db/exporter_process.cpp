@@ -1,0 +1,159 @@
+// Child-process plumbing for the end-to-end tests.
+#include "db/exporter_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+namespace koji_exporter::testing {
+namespace {
+
+// Starts the binary with stdout and stderr redirected to `log_path`.
+pid_t Spawn(const std::vector<std::string>& arguments, const std::string& log_path) {
+  std::vector<std::string> argv_storage = {KOJI_EXPORTER_BINARY};
+  argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (auto& argument : argv_storage) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(log, STDOUT_FILENO);
+    dup2(log, STDERR_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// Waits up to `limit` for the child to exit; returns its exit code, or -1.
+int WaitForExit(pid_t pid, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "koji_exporter_test_XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::string TempDir::Write(const std::string& relative, const std::string& text) const {
+  const std::filesystem::path full = std::filesystem::path(path_) / relative;
+  std::filesystem::create_directories(full.parent_path());
+  std::ofstream(full) << text;
+  return full.string();
+}
+
+CommandResult RunExporter(const std::vector<std::string>& arguments) {
+  TempDir directory;
+  const std::string log_path = directory.path() + "/output";
+  const pid_t pid = Spawn(arguments, log_path);
+  CommandResult result;
+  result.exit_code = WaitForExit(pid, std::chrono::seconds(30));
+  if (result.exit_code == -1) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  result.output = ReadAll(log_path);
+  return result;
+}
+
+ExporterProcess::ExporterProcess(const std::string& config_file,
+                                 const std::vector<std::string>& extra_arguments) {
+  log_path_ = config_file + ".log";
+  std::vector<std::string> arguments = {"--config.file=" + config_file,
+                                        "--web.listen-address=127.0.0.1:0"};
+  arguments.insert(arguments.end(), extra_arguments.begin(), extra_arguments.end());
+  pid_ = Spawn(arguments, log_path_);
+
+  const std::regex listening(R"(msg=listening .*port=(\d+))");
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    std::smatch match;
+    const std::string log = Log();
+    if (std::regex_search(log, match, listening)) {
+      port_ = std::stoi(match[1]);
+      return;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("koji_exporter exited before listening:\n" + log);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw std::runtime_error("koji_exporter did not log \"listening\" within 10 s:\n" + Log());
+}
+
+ExporterProcess::~ExporterProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+std::string ExporterProcess::Get(const std::string& path, int* status) const {
+  httplib::Client client("127.0.0.1", port_);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(10);
+  auto result = client.Get(path.c_str());
+  if (status != nullptr) *status = result ? result->status : 0;
+  return result ? result->body : "";
+}
+
+std::string ExporterProcess::WaitForMetric(const std::string& needle, int attempts) const {
+  std::string body;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    body = Get("/metrics");
+    if (body.find(needle) != std::string::npos) return body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return body;
+}
+
+int ExporterProcess::Stop(int signal) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  const int code = WaitForExit(pid_, std::chrono::seconds(30));
+  if (code != -1) pid_ = -1;
+  return code;
+}
+
+std::string ExporterProcess::Log() const { return ReadAll(log_path_); }
+
+}  // namespace koji_exporter::testing

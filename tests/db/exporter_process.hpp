@@ -1,0 +1,65 @@
+// Runs the koji_exporter binary as a child process for end-to-end tests: writes its
+// configuration, captures its log, finds its port and stops it with a signal.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace koji_exporter::testing {
+
+/// Result of a command that ran to completion.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // standard output and standard error, interleaved
+};
+
+/// Runs the exporter binary with `arguments` to completion (e.g. --config.check).
+CommandResult RunExporter(const std::vector<std::string>& arguments);
+
+/// A temporary directory, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  /// Writes `text` to `relative` inside the directory and returns the full path.
+  std::string Write(const std::string& relative, const std::string& text) const;
+
+ private:
+  std::string path_;
+};
+
+/// A running exporter listening on an ephemeral port of 127.0.0.1.
+class ExporterProcess {
+ public:
+  /// Starts the binary with --config.file=`config_file` and waits (bounded) for the
+  /// "listening" log line. Throws std::runtime_error with the log if it does not come.
+  explicit ExporterProcess(const std::string& config_file,
+                           const std::vector<std::string>& extra_arguments = {});
+  /// Kills the process if it is still running.
+  ~ExporterProcess();
+  ExporterProcess(const ExporterProcess&) = delete;
+  ExporterProcess& operator=(const ExporterProcess&) = delete;
+
+  int port() const { return port_; }
+  /// GETs `path` and returns the body; "" with status 0 when the request failed.
+  std::string Get(const std::string& path, int* status = nullptr) const;
+  /// GETs /metrics up to `attempts` times, 100 ms apart, until `needle` appears; returns
+  /// the last body.
+  std::string WaitForMetric(const std::string& needle, int attempts = 100) const;
+  /// Sends `signal` and waits (bounded) for the exit; returns the exit code, or -1.
+  int Stop(int signal);
+  /// Everything the process logged so far.
+  std::string Log() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+  int port_ = 0;
+};
+
+}  // namespace koji_exporter::testing

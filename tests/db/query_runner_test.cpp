@@ -1,0 +1,126 @@
+// QueryRunner against a real PostgreSQL: text rows, read-only transactions, timeouts,
+// SQL errors, connection failures and reconnecting after the session is killed.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "db/test_database.hpp"
+#include "koji_exporter/query_runner.hpp"
+
+namespace koji_exporter {
+namespace {
+
+using testing::TestDatabase;
+
+Rule SqlRule(const std::string& sql, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  Rule rule;
+  rule.name = "test_rule";
+  rule.sql = sql;
+  rule.interval = std::chrono::seconds(60);
+  rule.timeout = timeout;
+  return rule;
+}
+
+QueryError RunExpectingError(QueryRunner& runner, const Rule& rule) {
+  try {
+    runner.Run(rule);
+  } catch (const QueryError& error) {
+    return error;
+  }
+  FAIL("the rule was expected to fail: " << rule.sql);
+  return QueryError(QueryFailure::kSql, "", "");
+}
+
+}  // namespace
+
+TEST_SUITE("query_runner") {
+  TEST_CASE("rows come back as text with NULLs") {
+    TestDatabase database;
+    QueryRunner runner(database.Conninfo());
+    const QueryResult result = runner.Run(
+        SqlRule("SELECT 'builder-01' AS host, 1.5::float8 AS load, NULL::text AS arch, true AS ready "
+                "UNION ALL SELECT 'builder-02', 0, 'x86_64', false ORDER BY 1"));
+    REQUIRE(result.columns == std::vector<std::string>{"host", "load", "arch", "ready"});
+    REQUIRE(result.rows.size() == 2);
+    CHECK(result.rows[0][0] == std::optional<std::string>("builder-01"));
+    CHECK(result.rows[0][1] == std::optional<std::string>("1.5"));
+    CHECK_FALSE(result.rows[0][2].has_value());
+    CHECK(result.rows[0][3] == std::optional<std::string>("t"));
+    CHECK(result.rows[1][3] == std::optional<std::string>("f"));
+  }
+
+  TEST_CASE("rules run read-only with their own statement timeout") {
+    TestDatabase database;
+    QueryRunner runner(database.Conninfo());
+    const QueryResult result = runner.Run(
+        SqlRule("SELECT current_setting('transaction_read_only') AS read_only, "
+                "current_setting('statement_timeout') AS timeout",
+                std::chrono::milliseconds(1500)));
+    REQUIRE(result.rows.size() == 1);
+    CHECK(result.rows[0][0] == std::optional<std::string>("on"));
+    CHECK(result.rows[0][1] == std::optional<std::string>("1500ms"));
+
+    // SET LOCAL ended with the rule's transaction: the next rule sees its own value.
+    const QueryResult next = runner.Run(SqlRule(
+        "SELECT current_setting('statement_timeout') AS timeout", std::chrono::seconds(7)));
+    CHECK(next.rows[0][0] == std::optional<std::string>("7s"));
+  }
+
+  TEST_CASE("a writing rule fails and changes nothing") {
+    TestDatabase database;
+    database.Execute("CREATE TABLE host (id int, name text)");
+    QueryRunner runner(database.Conninfo());
+    const QueryError error =
+        RunExpectingError(runner, SqlRule("INSERT INTO host VALUES (1, 'x') RETURNING id"));
+    CHECK(error.failure() == QueryFailure::kSql);
+    CHECK(error.sqlstate() == "25006");
+    CHECK(database.QueryValue("SELECT count(*) FROM host") == "0");
+  }
+
+  TEST_CASE("a slow rule is stopped by its statement timeout") {
+    TestDatabase database;
+    QueryRunner runner(database.Conninfo());
+    const QueryError error = RunExpectingError(
+        runner, SqlRule("SELECT pg_sleep(30) AS slept", std::chrono::milliseconds(200)));
+    CHECK(error.failure() == QueryFailure::kTimeout);
+    CHECK(error.sqlstate() == "57014");
+    CHECK(std::string(error.what()).find("statement timeout") != std::string::npos);
+
+    // The session stays usable for the next rule.
+    CHECK(runner.Run(SqlRule("SELECT 1 AS one")).rows.size() == 1);
+  }
+
+  TEST_CASE("a missing table is an sql failure with its sqlstate") {
+    TestDatabase database;
+    QueryRunner runner(database.Conninfo());
+    const QueryError error = RunExpectingError(runner, SqlRule("SELECT count(*) FROM no_such_table"));
+    CHECK(error.failure() == QueryFailure::kSql);
+    CHECK(error.sqlstate() == "42P01");
+    CHECK(std::string(error.what()) ==
+          "ERROR:  relation \"no_such_table\" does not exist");
+  }
+
+  TEST_CASE("an unreachable server is a connection failure without the password") {
+    QueryRunner runner("host=/nonexistent/socket/dir port=1 password=hunter2 connect_timeout=2");
+    const QueryError error = RunExpectingError(runner, SqlRule("SELECT 1"));
+    CHECK(error.failure() == QueryFailure::kConnection);
+    CHECK(std::string(error.what()).find("hunter2") == std::string::npos);
+    CHECK_FALSE(runner.Connected());
+  }
+
+  TEST_CASE("a killed session is replaced on the next run") {
+    TestDatabase database;
+    QueryRunner runner(database.Conninfo() + " application_name=runner_under_test");
+    REQUIRE(runner.Run(SqlRule("SELECT 1 AS one")).rows.size() == 1);
+
+    database.Execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'runner_under_test'");
+
+    const QueryError error = RunExpectingError(runner, SqlRule("SELECT 1 AS one"));
+    CHECK(error.failure() == QueryFailure::kConnection);
+    CHECK(runner.Run(SqlRule("SELECT 2 AS two")).rows[0][0] == std::optional<std::string>("2"));
+  }
+}
+
+}  // namespace koji_exporter
