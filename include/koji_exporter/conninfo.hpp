@@ -1,5 +1,5 @@
 // Builds the libpq connection string from the configured DSN and password, and its
-// redacted form for logs; knows libpq's conninfo syntax, nothing else.
+// redacted form for logs. It deals with libpq's conninfo syntax, nothing else.
 #pragma once
 
 #include <stdexcept>

@@ -1,4 +1,4 @@
-// Renders metric families in the Prometheus text format 0.0.4 and compresses it; knows
+// Renders metric families in the Prometheus text format 0.0.4 and compresses it. It deals with
 // the format, not where the families come from.
 #pragma once
 

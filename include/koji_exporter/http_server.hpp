@@ -1,4 +1,4 @@
-// Serves /metrics, /healthz and a landing page over HTTP with cpp-httplib; knows HTTP,
+// Serves /metrics, /healthz and a landing page over HTTP with cpp-httplib. It deals with HTTP,
 // not SQL or rules: it only copies the registry's latest snapshot.
 #pragma once
 

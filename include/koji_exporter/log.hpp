@@ -1,4 +1,4 @@
-// Structured logging in logfmt or JSON, one event per line; knows formatting and levels,
+// Structured logging in logfmt or JSON, one event per line. It deals with formatting and levels,
 // not where events come from.
 #pragma once
 

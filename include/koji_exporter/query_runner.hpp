@@ -1,4 +1,4 @@
-// Runs one rule's SQL on a PostgreSQL session of its own; knows libpqxx and read-only
+// Runs one rule's SQL on a PostgreSQL session of its own. It deals with libpqxx and read-only
 // transactions, not metrics or schedules.
 #pragma once
 

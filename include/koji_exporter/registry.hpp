@@ -1,5 +1,5 @@
 // Keeps the latest metric families of every rule and the exporter's own metrics, and
-// publishes them as one immutable, pre-rendered snapshot; knows metrics, not SQL or HTTP.
+// publishes them as one immutable, pre-rendered snapshot. It deals with metrics, not SQL or HTTP.
 #pragma once
 
 #include <chrono>

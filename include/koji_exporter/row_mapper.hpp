@@ -1,4 +1,4 @@
-// Maps the rows of one rule run to metric families; knows the rule model and the
+// Maps the rows of one rule run to metric families. It deals with the rule model and the
 // documented handling of odd rows, not PostgreSQL or HTTP.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Turns the main configuration file and queries/*.yaml into a validated Config; knows
+// Turns the main configuration file and queries/*.yaml into a validated Config. It deals with
 // YAML and Prometheus naming, not PostgreSQL or HTTP.
 #pragma once
 

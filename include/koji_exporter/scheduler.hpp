@@ -1,5 +1,5 @@
 // Runs every rule on its own interval on a small pool of database sessions and hands the
-// results to the registry; knows timing and failure isolation, not SQL or HTTP.
+// results to the registry. It deals with timing and failure isolation, not SQL or HTTP.
 #pragma once
 
 #include <atomic>
