@@ -56,6 +56,9 @@ fi
 "$root/scripts/check-metrics.sh" "$metrics" || fail "promtool rejected the demo's /metrics"
 
 demo_dir=$(sed -n 's/.*starting the demo database in \(.*\)$/\1/p' "$log" | head -n 1)
+config_file=$(sed -n 's/.*msg="configuration loaded" config=\([^ ]*\).*/\1/p' "$log" | head -n 1)
+[ -n "$demo_dir" ] || fail "scripts/run.sh did not say where the demo database is"
+[ -n "$config_file" ] || fail "the exporter did not log its configuration file"
 kill -INT -- -"$job"
 for _ in $(seq 1 60); do
   kill -0 "$job" 2>/dev/null || break
@@ -63,13 +66,13 @@ for _ in $(seq 1 60); do
 done
 kill -0 "$job" 2>/dev/null && fail "scripts/run.sh still runs 60 s after SIGINT"
 trap - EXIT
-if [ -n "$demo_dir" ] && pgrep -f -- "$demo_dir" >/dev/null; then
+if pgrep -f -- "$demo_dir" >/dev/null; then
   fail "processes of the demo are still running: $(pgrep -af -- "$demo_dir")"
 fi
-if pgrep -f -- "koji-exporter-demo-config" >/dev/null; then
-  fail "the exporter of the demo is still running: $(pgrep -af -- koji-exporter-demo-config)"
+if pgrep -f -- "$config_file" >/dev/null; then
+  fail "the exporter of the demo is still running: $(pgrep -af -- "$config_file")"
 fi
-if [ -n "$demo_dir" ] && [ -e "$demo_dir" ]; then
+if [ -e "$demo_dir" ]; then
   fail "the demo directory $demo_dir was not removed"
 fi
 echo "smoke-demo: ok: $(grep -c '^koji_' "$metrics") koji samples on port $port; demo stopped cleanly"
