@@ -8,7 +8,8 @@
 # throwaway PostgreSQL in a temporary directory (Unix socket only), loaded with generated
 # Koji data that keeps changing, and the exporter with the default rules against it.
 # Ctrl-C stops the exporter, the demo activity and the demo database.
-# FLAGs go to koji_exporter, e.g. --web.listen-address=127.0.0.1:9999 or --log.level=debug.
+# The demo listens on 127.0.0.1:19716 only. FLAGs go to koji_exporter, e.g.
+# --web.listen-address=:9999 or --log.level=debug.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,7 +18,7 @@ exporter=$build_dir/koji_exporter
 demo=$root/scripts/demo_postgres.sh
 
 "$root/scripts/install-deps.sh"
-BUILD_DIR=$build_dir "$root/scripts/build.sh"
+BUILD_DIR=$build_dir BUILD_TARGET=koji_exporter "$root/scripts/build.sh"
 
 if [ -n "${KOJI_EXPORTER_CONFIG:-}" ]; then
   exec "$exporter" --config.file="$KOJI_EXPORTER_CONFIG" "$@"
@@ -51,6 +52,8 @@ cat >"$config_dir/koji_exporter.yaml" <<CONFIG
 # Written by scripts/run.sh for the demo database; removed when the demo stops.
 database:
   dsn: "$conninfo"
+web:
+  listen_address: "127.0.0.1:19716"
 rule_files:
   - "$root/queries/*.yaml"
 CONFIG
@@ -60,7 +63,7 @@ CONFIG
 "$exporter" --config.file="$config_dir/koji_exporter.yaml" "$@" &
 exporter_pid=$!
 
-listen=":19716"
+listen="127.0.0.1:19716"
 for flag in "$@"; do
   case $flag in --web.listen-address=*) listen=${flag#*=} ;; esac
 done

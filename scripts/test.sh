@@ -9,7 +9,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${BUILD_DIR:-$root/build}
 
 "$root/scripts/install-deps.sh"
-BUILD_DIR=$build_dir "$root/scripts/build.sh" -DKOJI_EXPORTER_WERROR=ON
+BUILD_DIR=$build_dir "$root/scripts/build.sh"
 
 if [ -z "${PGHOST:-}" ]; then
   # The socket directory is private and the server listens on no TCP port, so this

@@ -165,6 +165,21 @@ int Run(const Flags& flags) {
                              flags.config_file, error.problems().size());
     return kExitConfig;
   }
+  // The DSN and the password file are checked with the rest of the configuration, so
+  // --config.check catches them too.
+  std::string conninfo;
+  try {
+    const std::string password = config.database.password_file.empty()
+                                     ? ""
+                                     : ReadPasswordFile(config.database.password_file);
+    conninfo = BuildConninfo(config.database.dsn, password);
+  } catch (const std::exception& error) {
+    std::cerr << fmt::format("{}: database: {}\n", flags.config_file, error.what());
+    std::cerr << fmt::format("koji_exporter: configuration \"{}\" has 1 problem(s)\n",
+                             flags.config_file);
+    return kExitConfig;
+  }
+
   if (flags.config_check) {
     std::cout << fmt::format("{}: ok ({} rule files, {} rules, {} metrics)\n", flags.config_file,
                              config.rule_files.size(), config.rules.size(), CountMetrics(config));
@@ -175,17 +190,6 @@ int Run(const Flags& flags) {
                  {{"config", flags.config_file},
                   {"hint", "set database.dsn in the main file or PGHOST/PGDATABASE; "
                            "scripts/run.sh starts a demo database when none is configured"}});
-    return kExitConfig;
-  }
-
-  std::string conninfo;
-  try {
-    const std::string password = config.database.password_file.empty()
-                                     ? ""
-                                     : ReadPasswordFile(config.database.password_file);
-    conninfo = BuildConninfo(config.database.dsn, password);
-  } catch (const std::exception& error) {
-    logger.Error("database settings unusable", {{"config", flags.config_file}, {"err", error.what()}});
     return kExitConfig;
   }
 

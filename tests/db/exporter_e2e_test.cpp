@@ -88,6 +88,27 @@ TEST_SUITE("exporter end to end") {
     CHECK(result.output.find("unknown key \"lables\"") != std::string::npos);
   }
 
+  TEST_CASE("config check catches an unusable dsn or password file") {
+    TempDir directory;
+    directory.Write("rules/test.yaml", kRules);
+    const std::string bad_dsn = directory.Write(
+        "bad_dsn.yaml", "database:\n  dsn: \"hostt=replica\"\nrule_files: [\"rules/*.yaml\"]\n");
+    auto result = RunExporter({"--config.file=" + bad_dsn, "--config.check"});
+    CHECK(result.exit_code == 1);
+    CHECK(result.output.find(bad_dsn + ": database: invalid database dsn: invalid connection "
+                             "option \"hostt\"") != std::string::npos);
+
+    const std::string missing_password = directory.Write(
+        "missing_password.yaml",
+        "database:\n  dsn: \"host=replica\"\n  password_file: /nonexistent/password\n"
+        "rule_files: [\"rules/*.yaml\"]\n");
+    result = RunExporter({"--config.file=" + missing_password, "--config.check"});
+    CHECK(result.exit_code == 1);
+    CHECK(result.output.find(missing_password +
+                             ": database: cannot read password file \"/nonexistent/password\": "
+                             "No such file or directory") != std::string::npos);
+  }
+
   TEST_CASE("unknown flags exit 2 with a hint") {
     const auto result = RunExporter({"--no-such-flag"});
     CHECK(result.exit_code == 2);
