@@ -1,0 +1,97 @@
+// The scheduler against a real PostgreSQL: a slow rule holds one session while the
+// other rules keep running on the rest, and a rule's failure keeps its last good values.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "db/test_database.hpp"
+#include "koji_exporter/scheduler.hpp"
+
+namespace koji_exporter {
+namespace {
+
+using std::chrono::milliseconds;
+
+Rule GaugeRule(const std::string& name, const std::string& sql, milliseconds interval,
+               milliseconds timeout) {
+  Rule rule;
+  rule.name = name;
+  rule.sql = sql;
+  rule.interval = interval;
+  rule.timeout = timeout;
+  MetricSpec metric;
+  metric.name = "test_" + name;
+  metric.exported_help = "Test gauge.";
+  metric.value_column = "value";
+  rule.metrics = {metric};
+  return rule;
+}
+
+// Returns the value of `series` in the registry's exposition, or -1 when it is absent.
+double SeriesValue(const Registry& registry, const std::string& series) {
+  const std::string text = registry.Current()->text;
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+// Polls every 50 ms, at most `attempts` times, until `series` reaches `minimum`.
+double WaitForValue(const Registry& registry, const std::string& series, double minimum,
+                    int attempts = 400) {
+  double value = -1;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    value = SeriesValue(registry, series);
+    if (value >= minimum) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return value;
+}
+
+Logger QuietLogger() {
+  return Logger(LogLevel::kError, LogFormat::kLogfmt, [](const std::string&) {});
+}
+
+}  // namespace
+
+TEST_SUITE("scheduler") {
+  TEST_CASE("a slow rule does not hold up the others") {
+    testing::TestDatabase database;
+    const std::vector<Rule> rules = {
+        GaugeRule("slow", "SELECT pg_sleep(30) AS slept, 1 AS value", milliseconds(60000),
+                  milliseconds(2000)),
+        GaugeRule("fast", "SELECT 7 AS value", milliseconds(100), milliseconds(90)),
+    };
+    Registry registry(rules, "test", "test", QuietLogger());
+    Scheduler scheduler(rules, 2, database.Conninfo(), registry, QuietLogger());
+    scheduler.Start();
+
+    // The slow rule holds its session until its 2 s statement timeout; meanwhile the fast
+    // rule, due every 100 ms, runs on the other session many times over.
+    CHECK(WaitForValue(registry, "koji_exporter_query_errors_total{query=\"slow\"}", 1) == 1);
+    CHECK(SeriesValue(registry, "koji_exporter_query_runs_total{query=\"fast\"}") >= 3);
+    CHECK(SeriesValue(registry, "koji_exporter_query_errors_total{query=\"fast\"}") == 0);
+    CHECK(SeriesValue(registry, "test_fast") == 7);
+    scheduler.Stop();
+  }
+
+  TEST_CASE("a failing rule keeps its last good values") {
+    testing::TestDatabase database;
+    database.Execute("CREATE TABLE reading (value int); INSERT INTO reading VALUES (42)");
+    const std::vector<Rule> rules = {
+        GaugeRule("reading", "SELECT value FROM reading", milliseconds(100), milliseconds(90)),
+    };
+    Registry registry(rules, "test", "test", QuietLogger());
+    Scheduler scheduler(rules, 1, database.Conninfo(), registry, QuietLogger());
+    scheduler.Start();
+    REQUIRE(WaitForValue(registry, "test_reading", 42) == 42);
+
+    database.Execute("DROP TABLE reading");
+    CHECK(WaitForValue(registry, "koji_exporter_query_errors_total{query=\"reading\"}", 1) >= 1);
+    CHECK(SeriesValue(registry, "koji_exporter_query_last_run_success{query=\"reading\"}") == 0);
+    CHECK(SeriesValue(registry, "test_reading") == 42);
+    scheduler.Stop();
+  }
+}
+
+}  // namespace koji_exporter
