@@ -15,6 +15,8 @@ packages=(
   prometheus
   # the README's curl examples
   curl ca-certificates
+  # pgrep and kill for the demo and its smoke test
+  procps
 )
 
 missing=()
