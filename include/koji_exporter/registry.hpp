@@ -26,7 +26,7 @@ struct Snapshot {
   std::chrono::system_clock::time_point created;
 };
 
-/// How one rule run went, as the scheduler measured it.
+/// Outcome of one rule run, as the scheduler measured it.
 struct RunReport {
   std::chrono::duration<double> duration{0};
   std::chrono::system_clock::time_point finished;

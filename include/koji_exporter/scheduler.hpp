@@ -43,7 +43,7 @@ class Scheduler {
   /// Last time a worker was idle or finished a run. /healthz compares it with
   /// MaxSilence() to tell a stuck scheduler from a busy one.
   std::chrono::steady_clock::time_point LastTick() const;
-  /// Longest time a healthy scheduler can go without a tick: twice the longest rule
+  /// Maximum time a healthy scheduler can go without a tick: twice the longest rule
   /// timeout plus a margin for connecting.
   std::chrono::steady_clock::duration MaxSilence() const;
 
