@@ -20,7 +20,7 @@ namespace koji_exporter {
 
 /// Runs `rule` once on `runner`, maps the rows and records the outcome in `registry`,
 /// logging a failure or odd values once. Never throws for a rule or database fault; the
-/// return value tells how it went. Sets the registry's database-up state.
+/// returned report describes the outcome. Sets the registry's database-up state.
 RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
                       const Logger& logger);
 
