@@ -34,10 +34,10 @@ bool ParseListenAddress(const std::string& text, ListenAddress* address);
 
 struct HttpServerOptions {
   std::string listen_address = ":19716";
-  /// Threads serving requests. Each open keep-alive connection holds one while it is
+  /// Threads serving requests. Each open keep-alive connection occupies one while it is
   /// open, so this must exceed the number of scrapers to keep /healthz answering.
   int worker_threads = 16;
-  /// How long an idle keep-alive connection holds its thread.
+  /// Time an idle keep-alive connection may occupy its thread.
   std::chrono::seconds keep_alive_timeout{5};
   std::chrono::seconds read_timeout{10};
   std::chrono::seconds write_timeout{10};
