@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 #include <pthread.h>
@@ -51,8 +52,9 @@ struct Flags {
   LogFormat log_format = LogFormat::kLogfmt;
 };
 
-// Exit codes: 0 success, 1 unusable configuration or startup failure, 2 bad flags.
-constexpr int kExitConfig = 1;
+// Exit codes: 0 success, 1 unusable configuration, startup failure or a second stop
+// signal, 2 bad flags.
+constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
 [[noreturn]] void FailUsage(const std::string& message) {
@@ -140,6 +142,17 @@ sigset_t BlockStopSignals() {
   return signals;
 }
 
+const char* SignalName(int signal) {
+  switch (signal) {
+    case SIGINT:
+      return "SIGINT";
+    case SIGTERM:
+      return "SIGTERM";
+    default:
+      return "SIGHUP";
+  }
+}
+
 int WaitForStopSignal(const sigset_t& signals, const Logger& logger) {
   while (true) {
     int signal = 0;
@@ -153,6 +166,16 @@ int WaitForStopSignal(const sigset_t& signals, const Logger& logger) {
   }
 }
 
+// Watches for a second stop signal while the first one's shutdown runs, and then exits at
+// once, as operators expect from a second Ctrl-C.
+void ExitOnSecondStopSignal(const sigset_t& signals, const Logger& logger) {
+  std::thread([signals, logger] {
+    const int signal = WaitForStopSignal(signals, logger);
+    logger.Warn("second stop signal, exiting at once", {{"signal", SignalName(signal)}});
+    std::_Exit(kExitFailure);
+  }).detach();
+}
+
 int Run(const Flags& flags) {
   const Logger logger(flags.log_level, flags.log_format);
 
@@ -163,7 +186,7 @@ int Run(const Flags& flags) {
     for (const auto& problem : error.problems()) std::cerr << problem << '\n';
     std::cerr << fmt::format("koji_exporter: configuration \"{}\" has {} problem(s)\n",
                              flags.config_file, error.problems().size());
-    return kExitConfig;
+    return kExitFailure;
   }
   // The DSN and the password file are checked with the rest of the configuration, so
   // --config.check catches them too.
@@ -177,7 +200,7 @@ int Run(const Flags& flags) {
     std::cerr << fmt::format("{}: database: {}\n", flags.config_file, error.what());
     std::cerr << fmt::format("koji_exporter: configuration \"{}\" has 1 problem(s)\n",
                              flags.config_file);
-    return kExitConfig;
+    return kExitFailure;
   }
 
   if (flags.config_check) {
@@ -190,7 +213,7 @@ int Run(const Flags& flags) {
                  {{"config", flags.config_file},
                   {"hint", "set database.dsn in the main file or PGHOST/PGDATABASE; "
                            "scripts/run.sh starts a demo database when none is configured"}});
-    return kExitConfig;
+    return kExitFailure;
   }
 
   const sigset_t stop_signals = BlockStopSignals();
@@ -213,7 +236,7 @@ int Run(const Flags& flags) {
     http.Bind();
   } catch (const ListenError& error) {
     logger.Error("cannot start HTTP server", {{"err", error.what()}});
-    return kExitConfig;
+    return kExitFailure;
   }
 
   logger.Info("starting koji_exporter", {{"version", Version()}, {"revision", Revision()}});
@@ -237,7 +260,8 @@ int Run(const Flags& flags) {
                             {"port", std::to_string(http.port())}});
 
   const int signal = WaitForStopSignal(stop_signals, logger);
-  logger.Info("stopping", {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
+  logger.Info("stopping", {{"signal", SignalName(signal)}});
+  ExitOnSecondStopSignal(stop_signals, logger);
   http.Stop();
   scheduler.Stop();
   logger.Info("stopped");

@@ -1,12 +1,18 @@
-// Runs rule SQL through libpqxx 6.4 and classifies its failures.
+// Runs rule SQL through libpqxx 6.4, classifies its failures, and abandons runs that the
+// server does not finish in time.
 #include "koji_exporter/query_runner.hpp"
 
-#include <pqxx/pqxx>
+#include <sys/socket.h>
+
+#include <algorithm>
 
 #include <fmt/format.h>
+#include <pqxx/pqxx>
 
 namespace koji_exporter {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // SQLSTATE 57014 (query_canceled) is what statement_timeout raises; libpqxx 6.4 has no
 // separate exception class for it.
@@ -16,6 +22,10 @@ std::string FirstLine(const std::string& text) {
   std::string line = text.substr(0, text.find('\n'));
   while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
   return line;
+}
+
+std::string Seconds(std::chrono::milliseconds duration) {
+  return fmt::format("{:g}s", duration.count() / 1000.0);
 }
 
 }  // namespace
@@ -39,21 +49,118 @@ struct QueryRunner::Session {
   pqxx::connection connection;
 };
 
-QueryRunner::QueryRunner(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+QueryRunner::QueryRunner(std::string conninfo)
+    : conninfo_(std::move(conninfo)), watchdog_([this] { WatchdogLoop(); }) {}
 
-QueryRunner::~QueryRunner() = default;
+QueryRunner::~QueryRunner() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  deadline_changed_.notify_all();
+  watchdog_.join();
+}
 
-bool QueryRunner::Connected() const { return session_ && session_->connection.is_open(); }
+std::chrono::milliseconds QueryRunner::ClientDeadline(std::chrono::milliseconds timeout) {
+  return timeout + std::max<std::chrono::milliseconds>(std::chrono::seconds(2), timeout / 4);
+}
+
+bool QueryRunner::Connected() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return session_ && session_->connection.is_open();
+}
+
+void QueryRunner::ReplaceSession(std::unique_ptr<Session> session) {
+  std::unique_ptr<Session> old;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    old = std::move(session_);
+    session_ = std::move(session);
+  }
+  // The old session is closed outside the lock: closing can wait on the network.
+}
 
 QueryRunner::Session& QueryRunner::Connection() {
   if (!Connected()) {
-    session_.reset();
-    session_ = std::make_unique<Session>(conninfo_);
+    ReplaceSession(nullptr);
+    ReplaceSession(std::make_unique<Session>(conninfo_));
   }
   return *session_;
 }
 
+// Shutting the socket down makes the worker's blocked read return at once, whatever the
+// server does, so the worker gets a broken connection and drops the session.
+void QueryRunner::CloseSocketLocked() {
+  if (!session_) return;
+  const int socket = session_->connection.sock();
+  if (socket >= 0) ::shutdown(socket, SHUT_RDWR);
+}
+
+void QueryRunner::Interrupt() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  interrupted_ = true;
+  CloseSocketLocked();
+}
+
+void QueryRunner::WatchdogLoop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    if (!deadline_) {
+      deadline_changed_.wait(lock);
+      continue;
+    }
+    const Clock::time_point deadline = *deadline_;
+    deadline_changed_.wait_until(lock, deadline);
+    if (deadline_ && *deadline_ == deadline && Clock::now() >= deadline) {
+      deadline_passed_ = true;
+      deadline_.reset();
+      CloseSocketLocked();
+    }
+  }
+}
+
 QueryResult QueryRunner::Run(const Rule& rule) {
+  const std::chrono::milliseconds client_deadline = ClientDeadline(rule.timeout);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (interrupted_) {
+      throw QueryError(QueryFailure::kConnection, "", "the exporter is stopping");
+    }
+    deadline_ = Clock::now() + client_deadline;
+    deadline_passed_ = false;
+  }
+  deadline_changed_.notify_all();
+
+  // Clears the deadline however the run ends, so the watchdog never closes the socket
+  // of a later run.
+  struct DeadlineReset {
+    QueryRunner& runner;
+    ~DeadlineReset() {
+      std::lock_guard<std::mutex> lock(runner.mutex_);
+      runner.deadline_.reset();
+    }
+  } reset{*this};
+
+  try {
+    return RunQuery(rule);
+  } catch (const QueryError& error) {
+    if (error.failure() != QueryFailure::kConnection) throw;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (interrupted_) {
+      throw QueryError(QueryFailure::kConnection, "", "the exporter is stopping");
+    }
+    if (deadline_passed_) {
+      throw QueryError(
+          QueryFailure::kTimeout, "",
+          fmt::format("no answer from the database within {} (statement timeout {}); the "
+                      "session was closed and will be opened again at the next run",
+                      Seconds(client_deadline), Seconds(rule.timeout)));
+    }
+    throw;
+  }
+}
+
+QueryResult QueryRunner::RunQuery(const Rule& rule) {
   try {
     pqxx::read_transaction transaction(Connection().connection);
     // SET LOCAL ends with the transaction, so the session keeps no state between rules.
@@ -80,18 +187,18 @@ QueryResult QueryRunner::Run(const Rule& rule) {
     return result;
   } catch (const pqxx::broken_connection& error) {
     // A broken libpqxx connection keeps failing: drop it so the next run reconnects.
-    session_.reset();
+    ReplaceSession(nullptr);
     throw QueryError(QueryFailure::kConnection, "", FirstLine(error.what()));
   } catch (const pqxx::sql_error& error) {
     const std::string sqlstate = error.sqlstate();
     const QueryFailure failure =
         sqlstate == kQueryCanceled ? QueryFailure::kTimeout : QueryFailure::kSql;
-    if (!Connected()) session_.reset();
+    if (!Connected()) ReplaceSession(nullptr);
     throw QueryError(failure, sqlstate, FirstLine(error.what()));
   } catch (const pqxx::failure& error) {
     // Other libpqxx failures (an in-doubt commit, a protocol error) leave the session in
     // an unknown state, so it is re-opened as well.
-    session_.reset();
+    ReplaceSession(nullptr);
     throw QueryError(QueryFailure::kConnection, "", FirstLine(error.what()));
   }
 }

@@ -69,6 +69,7 @@ void Registry::Account(RuleState& state, const RunReport& report) {
     state.problems_total.duplicate_series += report.problems.duplicate_series;
   } else {
     ++state.errors;
+    ++state.failures_by_reason[report.failure_reason];
   }
 }
 
@@ -87,10 +88,16 @@ void Registry::RecordFailure(const std::string& rule, const RunReport& report) {
   PublishLocked();
 }
 
-void Registry::SetDatabaseUp(bool up) {
+void Registry::SetDatabaseUp(bool up, const std::string& error) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (database_up_ == up) return;
   database_up_ = up;
+  if (up) {
+    logger_.Info("database reachable");
+  } else {
+    logger_.Warn("database unreachable; rules keep retrying at their intervals",
+                 {{"err", error}});
+  }
   PublishLocked();
 }
 
@@ -110,7 +117,8 @@ std::vector<MetricFamily> Registry::SelfMetrics() const {
                             "Whether the last attempt to use the database succeeded (1) or "
                             "failed to connect (0).",
                             SampleType::Gauge));
-  families.back().metric.push_back(Sample(SampleType::Gauge, database_up_ ? 1 : 0, {}));
+  families.back().metric.push_back(
+      Sample(SampleType::Gauge, database_up_.value_or(false) ? 1 : 0, {}));
 
   // Per-rule metrics. Counters exist from the start at 0; the gauges appear only once
   // there is something true to report, instead of a made-up 0.
@@ -152,6 +160,20 @@ std::vector<MetricFamily> Registry::SelfMetrics() const {
       }
       families.back().metric.push_back(
           Sample(metric.type, metric.value(state), {{"query", state.name}}));
+    }
+  }
+
+  families.push_back(Family("koji_exporter_query_failures_total",
+                            "Failed runs of the rule by reason: timeout (server or client "
+                            "deadline), connection, sql (rejected by the server) or mapping "
+                            "(result unusable for the rule's metrics).",
+                            SampleType::Counter));
+  for (const auto& state : rules_) {
+    for (const char* reason : {"connection", "mapping", "sql", "timeout"}) {
+      const auto found = state.failures_by_reason.find(reason);
+      const std::uint64_t count = found == state.failures_by_reason.end() ? 0 : found->second;
+      families.back().metric.push_back(Sample(SampleType::Counter, static_cast<double>(count),
+                                              {{"query", state.name}, {"reason", reason}}));
     }
   }
 

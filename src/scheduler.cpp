@@ -54,9 +54,10 @@ RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
                                         {"rows", std::to_string(report.rows)}});
     return report;
   } catch (const QueryError& error) {
-    registry.SetDatabaseUp(error.failure() != QueryFailure::kConnection);
+    registry.SetDatabaseUp(error.failure() != QueryFailure::kConnection, error.what());
     report.duration = Clock::now() - started;
     report.finished = std::chrono::system_clock::now();
+    report.failure_reason = QueryFailureName(error.failure());
     registry.RecordFailure(rule.name, report);
     LogFields fields = {{"reason", QueryFailureName(error.failure())},
                         {"duration_seconds", Seconds(report.duration)}};
@@ -66,6 +67,7 @@ RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
   } catch (const MappingError& error) {
     report.duration = Clock::now() - started;
     report.finished = std::chrono::system_clock::now();
+    report.failure_reason = "mapping";
     registry.RecordFailure(rule.name, report);
     rule_logger.Warn("rule failed", {{"reason", "mapping"},
                                      {"duration_seconds", Seconds(report.duration)},
@@ -90,7 +92,8 @@ void Scheduler::Start() {
   const auto now = Clock::now();
   for (auto& slot : slots_) slot.next_due = now;
   for (int i = 0; i < worker_count_; ++i) {
-    workers_.emplace_back([this, i] { WorkerLoop(i); });
+    runners_.push_back(std::make_unique<QueryRunner>(conninfo_));
+    workers_.emplace_back([this, i] { WorkerLoop(*runners_[i], i); });
   }
 }
 
@@ -100,8 +103,10 @@ void Scheduler::Stop() {
     stopping_ = true;
   }
   wakeup_.notify_all();
+  for (auto& runner : runners_) runner->Interrupt();
   for (auto& worker : workers_) worker.join();
   workers_.clear();
+  runners_.clear();
 }
 
 void Scheduler::Tick() { last_tick_ = Clock::now().time_since_epoch().count(); }
@@ -112,8 +117,10 @@ Clock::time_point Scheduler::LastTick() const {
 
 Clock::duration Scheduler::MaxSilence() const {
   Clock::duration longest{0};
-  for (const auto& slot : slots_) longest = std::max<Clock::duration>(longest, slot.rule.timeout);
-  return 2 * longest + std::chrono::seconds(30);
+  for (const auto& slot : slots_) {
+    longest = std::max<Clock::duration>(longest, QueryRunner::ClientDeadline(slot.rule.timeout));
+  }
+  return longest + std::chrono::seconds(30);
 }
 
 Scheduler::Slot* Scheduler::TakeDueSlotLocked(Clock::time_point now, Clock::time_point* wake_at) {
@@ -132,8 +139,7 @@ Scheduler::Slot* Scheduler::TakeDueSlotLocked(Clock::time_point now, Clock::time
   return earliest;
 }
 
-void Scheduler::WorkerLoop(int worker_index) {
-  QueryRunner runner(conninfo_);
+void Scheduler::WorkerLoop(QueryRunner& runner, int worker_index) {
   const Logger worker_logger = logger_.With({{"worker", std::to_string(worker_index)}});
 
   std::unique_lock<std::mutex> lock(mutex_);

@@ -91,6 +91,7 @@ TEST_SUITE("exposition") {
     RunReport failure;
     failure.duration = std::chrono::milliseconds(1500);
     failure.finished = std::chrono::system_clock::time_point(std::chrono::seconds(1764800001));
+    failure.failure_reason = "timeout";
     registry.RecordFailure("broken_rule", failure);
     registry.SetDatabaseUp(true);
 

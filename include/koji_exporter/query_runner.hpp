@@ -3,9 +3,13 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "koji_exporter/row_mapper.hpp"
 #include "koji_exporter/rule.hpp"
@@ -33,8 +37,14 @@ class QueryError : public std::runtime_error {
   std::string sqlstate_;
 };
 
-/// One database session, opened on first use and re-opened after it breaks. Not
-/// thread-safe: each worker owns one.
+/// One database session, opened on first use and re-opened after it breaks. Run() is
+/// called by one thread at a time (each worker owns a runner); Interrupt() may be called
+/// from any thread.
+///
+/// Besides the server-side statement_timeout, every run has a client-side deadline
+/// (ClientDeadline()): a server that stops answering, e.g. a frozen host, cannot report
+/// its own timeout, so a watchdog thread closes the session's socket and the run fails
+/// with QueryFailure::kTimeout instead of blocking its worker.
 class QueryRunner {
  public:
   /// `conninfo` as built by BuildConninfo; it may contain the password and is never
@@ -48,15 +58,38 @@ class QueryRunner {
   /// rule's timeout, and returns its rows as text. Throws QueryError.
   QueryResult Run(const Rule& rule);
 
+  /// Ends a run in progress at once by closing the session's socket, and makes every
+  /// later Run() fail at once with QueryFailure::kConnection; for shutting down. The
+  /// server stops the abandoned statement at the latest at its statement_timeout.
+  void Interrupt();
+
   /// Whether a session is open now.
   bool Connected() const;
+
+  /// Time after which a run with server-side `timeout` is abandoned: the timeout plus a
+  /// quarter of it, and at least 2 s, for the server to report the timeout itself.
+  static std::chrono::milliseconds ClientDeadline(std::chrono::milliseconds timeout);
 
  private:
   struct Session;
   Session& Connection();
+  void ReplaceSession(std::unique_ptr<Session> session);
+  void CloseSocketLocked();
+  void WatchdogLoop();
+  QueryResult RunQuery(const Rule& rule);
 
   std::string conninfo_;
+
+  // Guards session_ against the watchdog and Interrupt() while the worker replaces it,
+  // and the run state below.
+  mutable std::mutex mutex_;
+  std::condition_variable deadline_changed_;
   std::unique_ptr<Session> session_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
+  bool deadline_passed_ = false;
+  bool interrupted_ = false;
+  bool stopping_ = false;
+  std::thread watchdog_;
 };
 
 }  // namespace koji_exporter

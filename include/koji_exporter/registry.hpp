@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ struct RunReport {
   std::chrono::duration<double> duration{0};
   std::chrono::system_clock::time_point finished;
   bool success = false;
+  /// For a failed run: "timeout", "connection", "sql" or "mapping".
+  std::string failure_reason;
   std::uint64_t rows = 0;
   MappingProblems problems;
 };
@@ -49,8 +52,9 @@ class Registry {
                      const RunReport& report);
   /// Records a failed run; the rule's last good families stay published.
   void RecordFailure(const std::string& rule, const RunReport& report);
-  /// Sets koji_exporter_database_up and publishes when it changed.
-  void SetDatabaseUp(bool up);
+  /// Sets koji_exporter_database_up and publishes when it changed. Logs each change once
+  /// (and the first state), not every failed attempt; `error` is logged when `up` is false.
+  void SetDatabaseUp(bool up, const std::string& error = "");
 
   /// Returns the latest snapshot; never blocks on a rule run.
   std::shared_ptr<const Snapshot> Current() const;
@@ -65,6 +69,7 @@ class Registry {
     double last_success_timestamp_seconds = 0;
     std::uint64_t runs = 0;
     std::uint64_t errors = 0;
+    std::map<std::string, std::uint64_t> failures_by_reason;
     std::uint64_t rows = 0;
     MappingProblems problems_total;
   };
@@ -81,7 +86,8 @@ class Registry {
   mutable std::mutex mutex_;
   std::vector<RuleState> rules_;
   std::map<std::string, std::size_t> rule_index_;
-  bool database_up_ = false;
+  // Unset until the first run reports, so that the first state is logged too.
+  std::optional<bool> database_up_;
   std::shared_ptr<const Snapshot> current_;
 };
 

@@ -37,14 +37,14 @@ class Scheduler {
 
   /// Starts the workers; every rule runs once right away, then every `interval`.
   void Start();
-  /// Stops the workers after their current run (bounded by the rules' timeouts).
+  /// Stops the workers, interrupting the queries they run, and waits for them to end.
   void Stop();
 
   /// Last time a worker was idle or finished a run. /healthz compares it with
   /// MaxSilence() to tell a stuck scheduler from a busy one.
   std::chrono::steady_clock::time_point LastTick() const;
-  /// Maximum time a healthy scheduler can go without a tick: twice the longest rule
-  /// timeout plus a margin for connecting.
+  /// Maximum time a healthy scheduler can go without a tick: the longest client-side
+  /// deadline of a run plus a margin for connecting.
   std::chrono::steady_clock::duration MaxSilence() const;
 
  private:
@@ -54,7 +54,7 @@ class Scheduler {
     bool running = false;
   };
 
-  void WorkerLoop(int worker_index);
+  void WorkerLoop(QueryRunner& runner, int worker_index);
   Slot* TakeDueSlotLocked(std::chrono::steady_clock::time_point now,
                           std::chrono::steady_clock::time_point* wake_at);
   void Tick();
@@ -68,6 +68,7 @@ class Scheduler {
   std::mutex mutex_;
   std::condition_variable wakeup_;
   bool stopping_ = false;
+  std::vector<std::unique_ptr<QueryRunner>> runners_;
   std::vector<std::thread> workers_;
   std::atomic<std::chrono::steady_clock::rep> last_tick_{0};
 };

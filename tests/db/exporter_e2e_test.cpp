@@ -136,6 +136,12 @@ TEST_SUITE("exporter end to end") {
     CHECK(metrics.find("# HELP test_builder_task_load Task load of each builder. (rule builders") !=
           std::string::npos);
     CHECK(metrics.find("test_never_filled{") == std::string::npos);
+    CHECK(metrics.find(
+              "koji_exporter_query_failures_total{query=\"missing_table\",reason=\"sql\"} 1\n") !=
+          std::string::npos);
+    CHECK(metrics.find(
+              "koji_exporter_query_failures_total{query=\"builders\",reason=\"sql\"} 0\n") !=
+          std::string::npos);
 
     // New rows show up at a later run.
     database.Execute("UPDATE builder SET task_load = 4 WHERE name = 'builder-02'");
@@ -182,9 +188,18 @@ TEST_SUITE("exporter end to end") {
         "database:\n  dsn: \"host=/nonexistent/socket/dir port=1 dbname=koji connect_timeout=1\"\n"
         "rule_files: [\"rules/*.yaml\"]\n");
     ExporterProcess exporter(config);
+    // Three failed runs of each rule, but the outage is logged once.
     const std::string metrics =
-        exporter.WaitForMetric("koji_exporter_query_errors_total{query=\"builders\"} 1");
+        exporter.WaitForMetric("koji_exporter_query_errors_total{query=\"builders\"} 3");
+    CHECK(metrics.find("koji_exporter_query_errors_total{query=\"builders\"} 3") !=
+          std::string::npos);
     CHECK(metrics.find("koji_exporter_database_up 0\n") != std::string::npos);
+    CHECK(metrics.find("koji_exporter_query_failures_total{query=\"builders\",reason=\"connection\"} 3") !=
+          std::string::npos);
+    const std::string log = exporter.Log();
+    const auto first = log.find("msg=\"database unreachable;");
+    CHECK(first != std::string::npos);
+    CHECK(log.find("msg=\"database unreachable;", first + 1) == std::string::npos);
     CHECK(metrics.find("koji_exporter_query_last_run_success{query=\"builders\"} 0\n") !=
           std::string::npos);
     CHECK(exporter.Log().find("reason=connection") != std::string::npos);
@@ -231,6 +246,38 @@ TEST_SUITE("exporter end to end") {
         fmt::format("'{}/scripts/check-metrics.sh' '{}'", KOJI_EXPORTER_SOURCE_DIR, body).c_str());
     CHECK(promtool == 0);
     CHECK(exporter.Stop(SIGTERM) == 0);
+  }
+
+  TEST_CASE("a stop signal interrupts running queries") {
+    TestDatabase database;
+    TempDir directory;
+    directory.Write("rules/slow.yaml", R"(rules:
+  - name: slow
+    interval: 10m
+    timeout: 5m
+    sql: SELECT pg_sleep(120) AS slept, 1 AS value
+    metrics:
+      - name: test_slow
+        type: gauge
+        help: Filled only after two minutes.
+        value: value
+)");
+    ExporterProcess exporter(directory.Write("koji_exporter.yaml", MainFile(database)));
+
+    // Wait (at most 10 s) until the rule's query runs on the server.
+    std::string running;
+    for (int attempt = 0; attempt < 200 && running.empty(); ++attempt) {
+      running = database.QueryValue(
+          "SELECT pid FROM pg_stat_activity WHERE application_name = 'koji_exporter' "
+          "AND query LIKE '%pg_sleep%' AND state = 'active'");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE_FALSE(running.empty());
+
+    // Without the interruption the exporter would wait two minutes for pg_sleep, longer
+    // than Stop() waits for the exit.
+    CHECK(exporter.Stop(SIGTERM) == 0);
+    CHECK(exporter.Log().find("msg=stopped") != std::string::npos);
   }
 
   TEST_CASE("a second exporter on the same port exits with a clear error") {

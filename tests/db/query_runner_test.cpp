@@ -2,7 +2,12 @@
 // SQL errors, connection failures and reconnecting after the session is killed.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <string>
+#include <thread>
+
+#include <fmt/format.h>
 
 #include "db/test_database.hpp"
 #include "koji_exporter/query_runner.hpp"
@@ -30,6 +35,31 @@ QueryError RunExpectingError(QueryRunner& runner, const Rule& rule) {
   FAIL("the rule was expected to fail: " << rule.sql);
   return QueryError(QueryFailure::kSql, "", "");
 }
+
+// Returns the server process id of the session whose application_name is `name`, polling
+// (at most 5 s) until it runs a statement other than an idle one when `active` is set.
+int BackendPid(const TestDatabase& database, const std::string& name, bool active = false) {
+  const std::string sql = fmt::format(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = '{}'{}", name,
+      active ? " AND state = 'active'" : "");
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::string pid = database.QueryValue(sql);
+    if (!pid.empty()) return std::stoi(pid);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL("no session with application_name " << name);
+  return -1;
+}
+
+// Stops a server process for the lifetime of the object, as a frozen host would.
+class FrozenProcess {
+ public:
+  explicit FrozenProcess(int pid) : pid_(pid) { kill(pid_, SIGSTOP); }
+  ~FrozenProcess() { kill(pid_, SIGCONT); }
+
+ private:
+  int pid_;
+};
 
 }  // namespace
 
@@ -120,6 +150,49 @@ TEST_SUITE("query_runner") {
     const QueryError error = RunExpectingError(runner, SqlRule("SELECT 1 AS one"));
     CHECK(error.failure() == QueryFailure::kConnection);
     CHECK(runner.Run(SqlRule("SELECT 2 AS two")).rows[0][0] == std::optional<std::string>("2"));
+  }
+}
+
+TEST_SUITE("query_runner") {
+  TEST_CASE("a frozen server is abandoned at the client deadline") {
+    TestDatabase database;
+    QueryRunner runner(database.Conninfo() + " application_name=frozen_runner");
+    REQUIRE(runner.Run(SqlRule("SELECT 1 AS one")).rows.size() == 1);
+
+    QueryError error(QueryFailure::kSql, "", "");
+    {
+      // A stopped backend cannot enforce its statement timeout of 300 ms, so only the
+      // client deadline (300 ms + 2 s) ends the run.
+      FrozenProcess frozen(BackendPid(database, "frozen_runner"));
+      error = RunExpectingError(runner, SqlRule("SELECT 1 AS one", std::chrono::milliseconds(300)));
+    }
+    CHECK(error.failure() == QueryFailure::kTimeout);
+    CHECK(error.sqlstate().empty());
+    CHECK(std::string(error.what()) ==
+          "no answer from the database within 2.3s (statement timeout 0.3s); the session was "
+          "closed and will be opened again at the next run");
+    CHECK(QueryRunner::ClientDeadline(std::chrono::seconds(60)) == std::chrono::seconds(75));
+
+    // The next run opens a new session.
+    CHECK(runner.Run(SqlRule("SELECT 2 AS two")).rows[0][0] == std::optional<std::string>("2"));
+  }
+
+  TEST_CASE("interrupt ends a running query at once") {
+    TestDatabase database;
+    QueryRunner runner(database.Conninfo() + " application_name=interrupted_runner");
+    QueryError error(QueryFailure::kSql, "", "");
+    std::thread worker([&] {
+      error = RunExpectingError(
+          runner, SqlRule("SELECT pg_sleep(30) AS slept", std::chrono::seconds(60)));
+    });
+    BackendPid(database, "interrupted_runner", true);
+    runner.Interrupt();
+    worker.join();
+
+    CHECK(error.failure() == QueryFailure::kConnection);
+    CHECK(std::string(error.what()) == "the exporter is stopping");
+    const QueryError later = RunExpectingError(runner, SqlRule("SELECT 1 AS one"));
+    CHECK(std::string(later.what()) == "the exporter is stopping");
   }
 }
 
