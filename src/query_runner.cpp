@@ -163,10 +163,13 @@ QueryResult QueryRunner::Run(const Rule& rule) {
 QueryResult QueryRunner::RunQuery(const Rule& rule) {
   try {
     pqxx::read_transaction transaction(Connection().connection);
-    // SET LOCAL ends with the transaction, so the session keeps no state between rules.
     transaction.exec0(fmt::format("SET LOCAL statement_timeout = {}", rule.timeout.count()));
-    const pqxx::result rows = transaction.exec(rule.sql);
-    transaction.commit();
+    // exec_params sends the rule through the extended protocol, which accepts exactly one
+    // statement, so "SELECT ...; SET ROLE ..." is rejected as a whole.
+    const pqxx::result rows = transaction.exec_params(rule.sql);
+    // Rolling back undoes any session state the rule changed (set_config, SET), since a
+    // read-only run has nothing to commit.
+    transaction.abort();
 
     QueryResult result;
     for (pqxx::row::size_type i = 0; i < rows.columns(); ++i) {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstddef>
 #include <optional>
 #include <set>
@@ -286,6 +287,53 @@ void ReadMetrics(const Entries& entries, Rule& rule, const Scope& scope) {
   }
 }
 
+// Returns the first word of `sql` in upper case, after white space, comments (`--` and
+// nested `/* */`) and opening parentheses; empty if there is none.
+std::string LeadingKeyword(const std::string& sql) {
+  std::size_t at = 0;
+  while (at < sql.size()) {
+    if (std::isspace(static_cast<unsigned char>(sql[at])) || sql[at] == '(') {
+      ++at;
+    } else if (sql.compare(at, 2, "--") == 0) {
+      at = sql.find('\n', at);
+      if (at == std::string::npos) return "";
+    } else if (sql.compare(at, 2, "/*") == 0) {
+      int depth = 0;
+      do {
+        if (sql.compare(at, 2, "/*") == 0) {
+          ++depth;
+          at += 2;
+        } else if (sql.compare(at, 2, "*/") == 0) {
+          --depth;
+          at += 2;
+        } else {
+          ++at;
+        }
+      } while (depth > 0 && at < sql.size());
+    } else {
+      break;
+    }
+  }
+  std::string keyword;
+  while (at < sql.size() && std::isalpha(static_cast<unsigned char>(sql[at]))) {
+    keyword += static_cast<char>(std::toupper(static_cast<unsigned char>(sql[at])));
+    ++at;
+  }
+  return keyword;
+}
+
+// Reports SQL that is not a query. The transaction is READ ONLY anyway, but COPY, SET and
+// friends are allowed there, and COPY ... TO PROGRAM would run a program on the server.
+void CheckQueryKind(const std::string& sql, const YAML::Mark& mark, const Scope& scope) {
+  const std::string keyword = LeadingKeyword(sql);
+  for (const char* allowed : {"SELECT", "WITH", "VALUES", "TABLE"}) {
+    if (keyword == allowed) return;
+  }
+  scope.Report(mark, fmt::format("\"sql\" must be one read-only query starting with SELECT, "
+                                 "WITH, VALUES or TABLE, not \"{}\"",
+                                 keyword.empty() ? sql.substr(0, 20) : keyword));
+}
+
 // Reads one item of "rules". Names that failed their checks are left empty, so that
 // NameIndex does not report duplicates of them.
 Rule ReadRule(const YAML::Node& node, const Timing& defaults, ProblemList& problems,
@@ -318,6 +366,8 @@ Rule ReadRule(const YAML::Node& node, const Timing& defaults, ProblemList& probl
     if (IsBlank(*sql)) {
       scope.Report(FindEntry(entries, "sql")->Mark(),
                    "\"sql\" is empty; write the query whose columns feed the metrics");
+    } else {
+      CheckQueryKind(*sql, FindEntry(entries, "sql")->Mark(), scope);
     }
   }
 

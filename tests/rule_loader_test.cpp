@@ -385,6 +385,39 @@ TEST_SUITE("rule_loader") {
     });
   }
 
+  TEST_CASE("sql must be a query") {
+    const auto rule_with_sql = [](const std::string& sql) {
+      return "rules:\n"
+             "  - name: hosts\n"
+             "    sql: " + sql + "\n"
+             "    metrics: []\n";
+    };
+    const auto expected = [](const std::string& found) {
+      return std::vector<std::string>{
+          "hosts.yaml:3:10: rule \"hosts\": \"sql\" must be one read-only query starting with "
+          "SELECT, WITH, VALUES or TABLE, not \"" + found + "\"",
+          "hosts.yaml:4:14: rule \"hosts\": \"metrics\" is empty; add at least one metric"};
+    };
+    CheckProblemCases({
+        {"insert", rule_with_sql("INSERT INTO host VALUES (1)"), expected("INSERT")},
+        {"copy to program", rule_with_sql("\"COPY host TO PROGRAM 'id'\""), expected("COPY")},
+        {"set role after a comment", rule_with_sql("\"-- harmless\\nSET ROLE postgres\""),
+         expected("SET")},
+        {"lower case delete in parentheses", rule_with_sql("\"(delete from host)\""),
+         expected("DELETE")},
+        {"create after a block comment", rule_with_sql("\"/* a /* nested */ one */ CREATE TABLE x ()\""),
+         expected("CREATE")},
+    });
+    for (const std::string sql :
+         {"SELECT 1 AS v", "with t AS (SELECT 1 AS v) SELECT v FROM t", "\"(SELECT 1 AS v)\"",
+          "VALUES (1)", "TABLE host", "\"-- comment\\n/* block */ select 1\""}) {
+      CAPTURE(sql);
+      const auto problems = RuleFileProblems(rule_with_sql(sql));
+      REQUIRE(problems.size() == 1);
+      CHECK(problems[0].find("\"metrics\" is empty") != std::string::npos);
+    }
+  }
+
   TEST_CASE("metric names and types follow Prometheus conventions") {
     CheckProblemCases({
         {"dash",

@@ -98,13 +98,51 @@ TEST_SUITE("query_runner") {
 
   TEST_CASE("a writing rule fails and changes nothing") {
     TestDatabase database;
-    database.Execute("CREATE TABLE host (id int, name text)");
+    database.Execute("CREATE TABLE host (id int, name text); INSERT INTO host VALUES (1, 'a')");
+    QueryRunner runner(database.Conninfo());
+    for (const char* sql : {
+             "INSERT INTO host VALUES (2, 'x') RETURNING id",
+             "UPDATE host SET name = 'x' RETURNING id",
+             "DELETE FROM host RETURNING id",
+             "WITH gone AS (DELETE FROM host RETURNING id) SELECT id FROM gone",
+             "CREATE TABLE intruder (id int)",
+             "SELECT nextval('host_id_seq')",
+         }) {
+      CAPTURE(sql);
+      const QueryError error = RunExpectingError(runner, SqlRule(sql));
+      CHECK(error.failure() == QueryFailure::kSql);
+      // 25006: read_only_sql_transaction; the sequence does not even exist, 42P01.
+      CHECK((error.sqlstate() == "25006" || error.sqlstate() == "42P01"));
+    }
+    CHECK(database.QueryValue("SELECT string_agg(id || ':' || name, ',') FROM host") == "1:a");
+    CHECK(database.QueryValue("SELECT to_regclass('intruder') IS NULL") == "t");
+  }
+
+  TEST_CASE("a rule cannot run a second statement") {
+    TestDatabase database;
     QueryRunner runner(database.Conninfo());
     const QueryError error =
-        RunExpectingError(runner, SqlRule("INSERT INTO host VALUES (1, 'x') RETURNING id"));
+        RunExpectingError(runner, SqlRule("SELECT 1 AS one; SET search_path = bogus"));
     CHECK(error.failure() == QueryFailure::kSql);
-    CHECK(error.sqlstate() == "25006");
-    CHECK(database.QueryValue("SELECT count(*) FROM host") == "0");
+    CHECK(error.sqlstate() == "42601");
+    CHECK(std::string(error.what()) ==
+          "ERROR:  cannot insert multiple commands into a prepared statement");
+  }
+
+  TEST_CASE("session state a rule changes is rolled back") {
+    TestDatabase database;
+    database.Execute("CREATE ROLE " + database.name() + "_other");
+    QueryRunner runner(database.Conninfo());
+    const std::string user = runner.Run(SqlRule("SELECT current_user AS u")).rows[0][0].value();
+
+    runner.Run(SqlRule("SELECT set_config('search_path', 'bogus', false) AS v"));
+    runner.Run(SqlRule("SET ROLE " + database.name() + "_other"));
+
+    const QueryResult after =
+        runner.Run(SqlRule("SELECT current_user AS u, current_setting('search_path') AS p"));
+    CHECK(after.rows[0][0] == std::optional<std::string>(user));
+    CHECK(after.rows[0][1] == std::optional<std::string>("\"$user\", public"));
+    database.Execute("DROP ROLE " + database.name() + "_other");
   }
 
   TEST_CASE("a slow rule is stopped by its statement timeout") {
