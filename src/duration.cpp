@@ -95,8 +95,6 @@ std::string FormatDuration(milliseconds duration) {
 
 namespace detail {
 
-namespace {
-
 // Reads a positive duration. Returns std::nullopt if the key is absent or the value was
 // reported as unusable.
 std::optional<milliseconds> ReadDuration(const Entries& entries, const std::string& key,
@@ -126,7 +124,6 @@ std::optional<milliseconds> ReadDuration(const Entries& entries, const std::stri
   return duration;
 }
 
-}  // namespace
 
 Timing ReadTiming(const Entries& entries, const Timing& defaults, const Scope& scope) {
   const auto interval = ReadDuration(entries, "interval", scope);

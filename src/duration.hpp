@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
+#include <string>
 
 #include "config_yaml.hpp"
 
@@ -13,6 +15,11 @@ struct Timing {
   std::chrono::milliseconds interval;
   std::chrono::milliseconds timeout;
 };
+
+// Reads a positive duration from `key`. Returns std::nullopt if the key is absent or the
+// value was reported as unusable.
+std::optional<std::chrono::milliseconds> ReadDuration(const Entries& entries,
+                                                      const std::string& key, const Scope& scope);
 
 // Reads "interval" and "timeout", falling back to `defaults` for each one that is absent
 // or invalid, and checks that the timeout is shorter than the interval. When neither is

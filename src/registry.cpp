@@ -5,6 +5,8 @@
 #include <atomic>
 #include <chrono>
 
+#include <fmt/format.h>
+
 #include "koji_exporter/exposition.hpp"
 
 namespace koji_exporter {
@@ -46,6 +48,7 @@ Registry::Registry(const std::vector<Rule>& rules, std::string version, std::str
     rule_index_[rule.name] = rules_.size();
     rules_.push_back(RuleState{});
     rules_.back().name = rule.name;
+    rules_.back().stale_after = rule.stale_after;
   }
   std::lock_guard<std::mutex> lock(mutex_);
   PublishLocked();
@@ -63,10 +66,7 @@ void Registry::Account(RuleState& state, const RunReport& report) {
   if (report.success) {
     state.last_success_timestamp_seconds = UnixSeconds(report.finished);
     state.rows = report.rows;
-    state.problems_total.null_label += report.problems.null_label;
-    state.problems_total.null_value += report.problems.null_value;
-    state.problems_total.invalid_value += report.problems.invalid_value;
-    state.problems_total.duplicate_series += report.problems.duplicate_series;
+    state.problems_total.Add(report.problems);
   } else {
     ++state.errors;
     ++state.failures_by_reason[report.failure_reason];
@@ -84,7 +84,19 @@ void Registry::RecordSuccess(const std::string& rule, std::vector<MetricFamily> 
 
 void Registry::RecordFailure(const std::string& rule, const RunReport& report) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Account(StateOf(rule), report);
+  RuleState& state = StateOf(rule);
+  Account(state, report);
+
+  const double stale_after_seconds = std::chrono::duration<double>(state.stale_after).count();
+  const bool stale = state.last_success_timestamp_seconds > 0 &&
+                     UnixSeconds(report.finished) - state.last_success_timestamp_seconds >=
+                         stale_after_seconds;
+  if (stale && !state.families.empty()) {
+    state.families.clear();
+    logger_.Warn("rule values are stale; their series are dropped until the rule succeeds",
+                 {{"rule", state.name},
+                  {"stale_after_seconds", fmt::format("{:g}", stale_after_seconds)}});
+  }
   PublishLocked();
 }
 
@@ -180,14 +192,17 @@ std::vector<MetricFamily> Registry::SelfMetrics() const {
   families.push_back(Family(
       "koji_exporter_query_result_problems_total",
       "Odd values in successful rule results: null_label (kept with an empty label), "
-      "null_value and invalid_value (sample dropped), duplicate_series (later row dropped).",
+      "null_value and invalid_value (sample dropped), duplicate_series (later row dropped), "
+      "series_limit (row beyond max_series dropped), label_truncated (label value cut).",
       SampleType::Counter));
   for (const auto& state : rules_) {
     const std::pair<const char*, std::uint64_t> counts[] = {
         {"duplicate_series", state.problems_total.duplicate_series},
         {"invalid_value", state.problems_total.invalid_value},
+        {"label_truncated", state.problems_total.label_truncated},
         {"null_label", state.problems_total.null_label},
         {"null_value", state.problems_total.null_value},
+        {"series_limit", state.problems_total.series_limit},
     };
     for (const auto& [problem, count] : counts) {
       families.back().metric.push_back(

@@ -42,8 +42,9 @@ void NoteProblem(MappedResult& mapped, std::uint64_t& counter, const std::string
   if (mapped.first_problem.empty()) mapped.first_problem = text;
 }
 
-prometheus::MetricFamily MapMetric(const MetricSpec& spec, const ColumnPlan& plan,
-                                   const QueryResult& result, MappedResult& mapped) {
+prometheus::MetricFamily MapMetric(const Rule& rule, const MetricSpec& spec,
+                                   const ColumnPlan& plan, const QueryResult& result,
+                                   MappedResult& mapped) {
   prometheus::MetricFamily family;
   family.name = spec.name;
   family.help = spec.exported_help;
@@ -54,6 +55,14 @@ prometheus::MetricFamily MapMetric(const MetricSpec& spec, const ColumnPlan& pla
   for (std::size_t row_index = 0; row_index < result.rows.size(); ++row_index) {
     const auto& row = result.rows[row_index];
     const std::size_t row_number = row_index + 1;
+
+    if (family.metric.size() >= rule.max_series) {
+      NoteProblem(mapped, mapped.problems.series_limit,
+                  fmt::format("metric \"{}\": row {}: more than max_series {} samples; raise "
+                              "max_series or narrow the query",
+                              spec.name, row_number, rule.max_series));
+      continue;
+    }
 
     const auto& raw_value = row[plan.value];
     if (!raw_value) {
@@ -79,7 +88,16 @@ prometheus::MetricFamily MapMetric(const MetricSpec& spec, const ColumnPlan& pla
                     fmt::format("metric \"{}\": row {}: label column \"{}\" is NULL", spec.name,
                                 row_number, spec.label_columns[i]));
       }
-      label_values.push_back(raw_label.value_or(""));
+      std::string label_value = raw_label.value_or("");
+      if (label_value.size() > kMaxLabelValueBytes) {
+        NoteProblem(mapped, mapped.problems.label_truncated,
+                    fmt::format("metric \"{}\": row {}: label column \"{}\" is longer than {} "
+                                "bytes and was cut",
+                                spec.name, row_number, spec.label_columns[i],
+                                kMaxLabelValueBytes));
+        label_value = TruncateLabelValue(label_value, kMaxLabelValueBytes);
+      }
+      label_values.push_back(std::move(label_value));
       sample.label.push_back({spec.label_columns[i], label_values.back()});
     }
     if (!seen_label_sets.insert(label_values).second) {
@@ -104,6 +122,23 @@ prometheus::MetricFamily MapMetric(const MetricSpec& spec, const ColumnPlan& pla
 
 }  // namespace
 
+void MappingProblems::Add(const MappingProblems& other) {
+  null_label += other.null_label;
+  null_value += other.null_value;
+  invalid_value += other.invalid_value;
+  duplicate_series += other.duplicate_series;
+  series_limit += other.series_limit;
+  label_truncated += other.label_truncated;
+}
+
+std::string TruncateLabelValue(const std::string& value, std::size_t max_bytes) {
+  if (value.size() <= max_bytes) return value;
+  std::size_t end = max_bytes;
+  // Continuation bytes of a UTF-8 character look like 10xxxxxx; back up to a lead byte.
+  while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
+  return value.substr(0, end);
+}
+
 std::optional<double> ParseSampleValue(const std::string& text) {
   if (text == "t" || text == "true") return 1.0;
   if (text == "f" || text == "false") return 0.0;
@@ -125,7 +160,7 @@ MappedResult MapRows(const Rule& rule, const QueryResult& result) {
 
   MappedResult mapped;
   for (std::size_t i = 0; i < rule.metrics.size(); ++i) {
-    mapped.families.push_back(MapMetric(rule.metrics[i], plans[i], result, mapped));
+    mapped.families.push_back(MapMetric(rule, rule.metrics[i], plans[i], result, mapped));
   }
   return mapped;
 }

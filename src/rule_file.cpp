@@ -28,7 +28,11 @@ constexpr char kTotalSuffix[] = "_total";
 
 // The keys allowed in each mapping, in the order that "unknown key" messages list them.
 constexpr std::array<const char*, 1> kRuleFileKeys = {"rules"};
-constexpr std::array<const char*, 5> kRuleKeys = {"name", "interval", "timeout", "sql", "metrics"};
+constexpr std::array<const char*, 7> kRuleKeys = {"name",        "interval",   "timeout", "stale_after",
+                                                  "max_series", "sql",        "metrics"};
+
+// Upper bound of max_series: beyond it one rule alone would overwhelm most Prometheus servers.
+constexpr std::size_t kMaxSeriesLimit = 10000000;
 constexpr std::array<const char*, 6> kMetricKeys = {"name",  "type",   "help",
                                                     "value", "labels", "static_labels"};
 
@@ -334,6 +338,34 @@ void CheckQueryKind(const std::string& sql, const YAML::Mark& mark, const Scope&
                                  keyword.empty() ? sql.substr(0, 20) : keyword));
 }
 
+// Reads "stale_after" (at least one interval; kDefaultStaleIntervals intervals when
+// absent) and "max_series" (1 to kMaxSeriesLimit).
+void ReadLimits(const Entries& entries, Rule& rule, const Scope& scope) {
+  rule.stale_after = kDefaultStaleIntervals * rule.interval;
+  if (const auto stale_after = ReadDuration(entries, "stale_after", scope)) {
+    if (*stale_after < rule.interval) {
+      scope.Report(FindEntry(entries, "stale_after")->Mark(),
+                   fmt::format("stale_after \"{}\" must not be shorter than interval \"{}\"",
+                               FormatDuration(*stale_after), FormatDuration(rule.interval)));
+    } else {
+      rule.stale_after = *stale_after;
+    }
+  }
+
+  if (const auto text = ReadString(entries, "max_series", scope)) {
+    const bool digits = !text->empty() && text->size() <= 9 &&
+                        text->find_first_not_of("0123456789") == std::string::npos;
+    const std::size_t number = digits ? std::stoul(*text) : 0;
+    if (number < 1 || number > kMaxSeriesLimit) {
+      scope.Report(FindEntry(entries, "max_series")->Mark(),
+                   fmt::format("\"max_series\" must be an integer from 1 to {}, not \"{}\"",
+                               kMaxSeriesLimit, *text));
+    } else {
+      rule.max_series = number;
+    }
+  }
+}
+
 // Reads one item of "rules". Names that failed their checks are left empty, so that
 // NameIndex does not report duplicates of them.
 Rule ReadRule(const YAML::Node& node, const Timing& defaults, ProblemList& problems,
@@ -360,6 +392,7 @@ Rule ReadRule(const YAML::Node& node, const Timing& defaults, ProblemList& probl
   const Timing timing = ReadTiming(entries, defaults, scope);
   rule.interval = timing.interval;
   rule.timeout = timing.timeout;
+  ReadLimits(entries, rule, scope);
 
   if (const auto sql = ReadString(entries, "sql", scope)) {
     rule.sql = *sql;

@@ -25,6 +25,8 @@ void LogProblems(const Logger& logger, const MappedResult& mapped) {
                {"null_value", std::to_string(mapped.problems.null_value)},
                {"invalid_value", std::to_string(mapped.problems.invalid_value)},
                {"duplicate_series", std::to_string(mapped.problems.duplicate_series)},
+               {"series_limit", std::to_string(mapped.problems.series_limit)},
+               {"label_truncated", std::to_string(mapped.problems.label_truncated)},
                {"first", mapped.first_problem}});
 }
 

@@ -140,6 +140,38 @@ TEST_SUITE("row_mapper") {
 }
 
 TEST_SUITE("row_mapper") {
+  TEST_CASE("rows beyond max_series are dropped and counted") {
+    Rule rule = HostRule();
+    rule.max_series = 2;
+    const MappedResult mapped =
+        MapRows(rule, Result({{"a", "1", "1"}, {"b", "2", "2"}, {"c", "3", "3"}, {"d", "4", "4"}}));
+    CHECK(mapped.families[0].metric.size() == 2);
+    CHECK(mapped.families[1].metric.size() == 2);
+    // Two rows over the limit, for each of the two metrics.
+    CHECK(mapped.problems.series_limit == 4);
+    CHECK(mapped.first_problem ==
+          "metric \"koji_task_load\": row 3: more than max_series 2 samples; raise max_series "
+          "or narrow the query");
+  }
+
+  TEST_CASE("long label values are cut and counted") {
+    const std::string long_value(kMaxLabelValueBytes + 10, 'x');
+    const MappedResult mapped = MapRows(HostRule(), Result({{long_value, "1", "1"}}));
+    REQUIRE(mapped.families[0].metric.size() == 1);
+    CHECK(LabelValue(mapped.families[0].metric[0], "host").size() == kMaxLabelValueBytes);
+    CHECK(mapped.problems.label_truncated == 2);
+  }
+
+  TEST_CASE("label values are cut between utf-8 characters") {
+    // "aébc" is the bytes a, C3 A9, b, c. Three bytes keep "aé" whole; two would split
+    // "é", so the cut backs up to "a".
+    CHECK(TruncateLabelValue("a\xC3\xA9" "bc", 3) == "a\xC3\xA9");
+    CHECK(TruncateLabelValue("a\xC3\xA9" "bc", 2) == "a");
+    CHECK(TruncateLabelValue("short", 10) == "short");
+  }
+}
+
+TEST_SUITE("row_mapper") {
   TEST_CASE("sample values parse as PostgreSQL prints them") {
     CHECK(ParseSampleValue("42") == 42.0);
     CHECK(ParseSampleValue("-1.25") == -1.25);

@@ -251,7 +251,7 @@ TEST_SUITE("rule_loader") {
         {"rule key",
          WithTiming("    intervall: 30s"),
          {"hosts.yaml:3:5: rule \"hosts\": unknown key \"intervall\" (allowed: name, interval, "
-          "timeout, sql, metrics)"}},
+          "timeout, stale_after, max_series, sql, metrics)"}},
         {"top-level key",
          "rule:\n"
          "  - name: hosts\n",
@@ -701,6 +701,45 @@ TEST_SUITE("rule_loader") {
                          ConfigError);
   }
 
+  TEST_CASE("stale_after and max_series are checked") {
+    const auto rule_with = [](const std::string& lines) {
+      return "rules:\n"
+             "  - name: hosts\n"
+             "    interval: 30s\n" +
+             lines +
+             "    sql: SELECT 1 AS v\n"
+             "    metrics:\n"
+             "      - name: koji_hosts_enabled\n"
+             "        type: gauge\n"
+             "        help: Enabled.\n"
+             "        value: v\n";
+    };
+    CheckProblemCases({
+        {"stale_after shorter than the interval", rule_with("    stale_after: 10s\n"),
+         {"hosts.yaml:4:18: rule \"hosts\": stale_after \"10s\" must not be shorter than "
+          "interval \"30s\""}},
+        {"stale_after not a duration", rule_with("    stale_after: soon\n"),
+         {"hosts.yaml:4:18: rule \"hosts\": invalid stale_after \"soon\": use a Prometheus "
+          "duration such as 30s, 5m or 1h30m"}},
+        {"max_series zero", rule_with("    max_series: 0\n"),
+         {"hosts.yaml:4:17: rule \"hosts\": \"max_series\" must be an integer from 1 to "
+          "10000000, not \"0\""}},
+        {"max_series negative", rule_with("    max_series: -5\n"),
+         {"hosts.yaml:4:17: rule \"hosts\": \"max_series\" must be an integer from 1 to "
+          "10000000, not \"-5\""}},
+        {"max_series too large", rule_with("    max_series: 20000000\n"),
+         {"hosts.yaml:4:17: rule \"hosts\": \"max_series\" must be an integer from 1 to "
+          "10000000, not \"20000000\""}},
+    });
+
+    const auto rules =
+        ParseRuleFile(rule_with("    stale_after: 2m\n    max_series: 12\n"), "hosts.yaml",
+                      RuleDefaults{});
+    REQUIRE(rules.size() == 1);
+    CHECK(rules[0].stale_after == std::chrono::minutes(2));
+    CHECK(rules[0].max_series == 12);
+  }
+
   TEST_CASE("a valid rule file yields every field") {
     const std::string yaml =
         "rules:\n"
@@ -732,6 +771,8 @@ TEST_SUITE("rule_loader") {
     CHECK(hosts.sql == "SELECT name AS host, enabled, ready FROM host\n");
     CHECK(hosts.interval == minutes(90));
     CHECK(hosts.timeout == seconds(5));
+    CHECK(hosts.stale_after == minutes(270));
+    CHECK(hosts.max_series == kDefaultMaxSeries);
     CHECK(hosts.mark.file == "queries/hosts.yaml");
     CHECK(hosts.mark.line == 2);
     CHECK(hosts.mark.column == 5);

@@ -50,7 +50,9 @@ class Registry {
   /// publishes a new snapshot.
   void RecordSuccess(const std::string& rule, std::vector<prometheus::MetricFamily> families,
                      const RunReport& report);
-  /// Records a failed run; the rule's last good families stay published.
+  /// Records a failed run. The rule's last good families stay published until its
+  /// stale_after has passed since its last success; then they are dropped, with one log
+  /// line, until a run succeeds again.
   void RecordFailure(const std::string& rule, const RunReport& report);
   /// Sets koji_exporter_database_up and publishes when it changed. Logs each change once
   /// (and the first state), not every failed attempt; `error` is logged when `up` is false.
@@ -62,6 +64,7 @@ class Registry {
  private:
   struct RuleState {
     std::string name;
+    std::chrono::milliseconds stale_after{0};
     std::vector<prometheus::MetricFamily> families;
     bool has_run = false;
     bool last_success = false;

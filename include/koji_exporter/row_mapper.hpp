@@ -25,14 +25,24 @@ struct QueryResult {
 ///   treats as an absent label, and the sample is kept;
 /// - null_value: the value column is NULL; the sample is dropped;
 /// - invalid_value: the value is neither a number nor a boolean; the sample is dropped;
-/// - duplicate_series: a later row repeats a label set; the first row wins.
+/// - duplicate_series: a later row repeats a label set; the first row wins;
+/// - series_limit: a row beyond the rule's max_series samples for the metric; dropped;
+/// - label_truncated: a label value longer than kMaxLabelValueBytes; cut to that length.
 struct MappingProblems {
   std::uint64_t null_label = 0;
   std::uint64_t null_value = 0;
   std::uint64_t invalid_value = 0;
   std::uint64_t duplicate_series = 0;
+  std::uint64_t series_limit = 0;
+  std::uint64_t label_truncated = 0;
 
-  bool Any() const { return null_label + null_value + invalid_value + duplicate_series > 0; }
+  bool Any() const {
+    return null_label + null_value + invalid_value + duplicate_series + series_limit +
+               label_truncated >
+           0;
+  }
+  /// Adds the counts of `other` to these.
+  void Add(const MappingProblems& other);
 };
 
 /// Metric families of one run, one per MetricSpec in rule order, and what was odd.
@@ -50,6 +60,9 @@ class MappingError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+/// Cuts `value` to at most `max_bytes` bytes without splitting a UTF-8 character.
+std::string TruncateLabelValue(const std::string& value, std::size_t max_bytes);
 
 /// Parses a PostgreSQL value as a sample value: any number strtod accepts in full
 /// (including NaN and Infinity) or a boolean `t`/`f`/`true`/`false` as 1/0.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,6 +16,18 @@ struct SourceMark {
   int line = 0;
   int column = 0;
 };
+
+/// Samples one metric of a rule may have when the rule sets no `max_series`: enough for
+/// one series per package of a Fedora-size Koji (about 40,000), but a join that went wrong
+/// cannot flood Prometheus with millions.
+inline constexpr std::size_t kDefaultMaxSeries = 50000;
+
+/// Longest label value exported, in bytes; longer values are cut at a UTF-8 character
+/// boundary. Koji's own names are far shorter.
+inline constexpr std::size_t kMaxLabelValueBytes = 1024;
+
+/// Stale-after of a rule that sets none, in intervals.
+inline constexpr int kDefaultStaleIntervals = 3;
 
 /// Prometheus metric type of a rule's metric; only the two that a single SQL column
 /// can feed.
@@ -47,6 +60,11 @@ struct Rule {
   std::chrono::milliseconds interval{0};
   /// Server-side statement_timeout for each run.
   std::chrono::milliseconds timeout{0};
+  /// How long after the last successful run the rule's samples are still served while
+  /// runs fail; after that they are dropped until a run succeeds again.
+  std::chrono::milliseconds stale_after{0};
+  /// Maximum samples per metric family; rows beyond it are dropped and counted.
+  std::size_t max_series = kDefaultMaxSeries;
   std::vector<MetricSpec> metrics;
   SourceMark mark;
 };

@@ -225,7 +225,7 @@ TEST_SUITE("exporter end to end") {
            at = metrics.find("koji_exporter_query_last_run_success{", at + 1)) {
         ++successes;
       }
-      if (successes == 8) break;
+      if (successes == 9) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     CHECK(metrics.find("} 0\nkoji_exporter_query_last_run_success") == std::string::npos);
@@ -240,6 +240,12 @@ TEST_SUITE("exporter end to end") {
       CAPTURE(metric);
       CHECK(metrics.find(std::string("\n") + metric) != std::string::npos);
     }
+
+    // The sample database is a primary, so the replica rule succeeds with no row.
+    CHECK(metrics.find("koji_exporter_query_last_run_success{query=\"replica\"} 1\n") !=
+          std::string::npos);
+    CHECK(metrics.find("koji_exporter_query_rows{query=\"replica\"} 0\n") != std::string::npos);
+    CHECK(metrics.find("\nkoji_database_replica_lag_seconds ") == std::string::npos);
 
     const std::string body = directory.Write("metrics.prom", metrics);
     const auto promtool = std::system(

@@ -14,12 +14,13 @@ namespace {
 using std::chrono::milliseconds;
 
 Rule GaugeRule(const std::string& name, const std::string& sql, milliseconds interval,
-               milliseconds timeout) {
+               milliseconds timeout, milliseconds stale_after = std::chrono::hours(1)) {
   Rule rule;
   rule.name = name;
   rule.sql = sql;
   rule.interval = interval;
   rule.timeout = timeout;
+  rule.stale_after = stale_after;
   MetricSpec metric;
   metric.name = "test_" + name;
   metric.exported_help = "Test gauge.";
@@ -90,6 +91,35 @@ TEST_SUITE("scheduler") {
     CHECK(WaitForValue(registry, "koji_exporter_query_errors_total{query=\"reading\"}", 1) >= 1);
     CHECK(SeriesValue(registry, "koji_exporter_query_last_run_success{query=\"reading\"}") == 0);
     CHECK(SeriesValue(registry, "test_reading") == 42);
+    scheduler.Stop();
+  }
+
+  TEST_CASE("stale values are dropped and come back") {
+    testing::TestDatabase database;
+    database.Execute("CREATE TABLE reading (value int); INSERT INTO reading VALUES (42)");
+    const std::vector<Rule> rules = {
+        GaugeRule("reading", "SELECT value FROM reading", milliseconds(100), milliseconds(90),
+                  milliseconds(500)),
+    };
+    Registry registry(rules, "test", "test", QuietLogger());
+    Scheduler scheduler(rules, 1, database.Conninfo(), registry, QuietLogger());
+    scheduler.Start();
+    REQUIRE(WaitForValue(registry, "test_reading", 42) == 42);
+
+    // Runs fail every 100 ms; once 500 ms have passed since the last success, the series
+    // goes, while the success timestamp stays and tells when the value was last good.
+    database.Execute("ALTER TABLE reading RENAME TO reading_moved");
+    for (int attempt = 0; attempt < 200 && SeriesValue(registry, "test_reading") != -1;
+         ++attempt) {
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    CHECK(SeriesValue(registry, "test_reading") == -1);
+    CHECK(SeriesValue(registry,
+                      "koji_exporter_query_last_success_timestamp_seconds{query=\"reading\"}") > 0);
+    CHECK(SeriesValue(registry, "koji_exporter_query_errors_total{query=\"reading\"}") >= 3);
+
+    database.Execute("ALTER TABLE reading_moved RENAME TO reading");
+    CHECK(WaitForValue(registry, "test_reading", 42) == 42);
     scheduler.Stop();
   }
 }
