@@ -81,6 +81,12 @@ std::string BuildConninfo(const std::string& dsn, const std::string& password) {
   }
   SetDefault(options, "application_name", "koji_exporter");
   SetDefault(options, "connect_timeout", "10");
+  // TCP keepalives find a replica that vanished without closing the connection (a host
+  // that crashed or a firewall that dropped the state) within about a minute.
+  SetDefault(options, "keepalives", "1");
+  SetDefault(options, "keepalives_idle", "30");
+  SetDefault(options, "keepalives_interval", "10");
+  SetDefault(options, "keepalives_count", "3");
   return Join(options);
 }
 

@@ -3,8 +3,11 @@
 #include "koji_exporter/scheduler.hpp"
 
 #include <algorithm>
+#include <random>
 
 #include <fmt/format.h>
+
+#include "koji_exporter/retry_policy.hpp"
 
 namespace koji_exporter {
 namespace {
@@ -60,6 +63,7 @@ RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
     report.duration = Clock::now() - started;
     report.finished = std::chrono::system_clock::now();
     report.failure_reason = QueryFailureName(error.failure());
+    report.sqlstate = error.sqlstate();
     registry.RecordFailure(rule.name, report);
     LogFields fields = {{"reason", QueryFailureName(error.failure())},
                         {"duration_seconds", Seconds(report.duration)}};
@@ -141,8 +145,32 @@ Scheduler::Slot* Scheduler::TakeDueSlotLocked(Clock::time_point now, Clock::time
   return earliest;
 }
 
+void Scheduler::ScheduleNextRun(Slot& slot, const RunReport& report, Clock::time_point started,
+                                double jitter, const Logger& logger) {
+  const Clock::time_point now = Clock::now();
+  if (report.success) {
+    slot.consecutive_failures = 0;
+    // The next run is due one interval after this one started; a run that took longer
+    // than its interval is followed at once.
+    slot.next_due = std::max(started + slot.rule.interval, now);
+    return;
+  }
+
+  ++slot.consecutive_failures;
+  const RetryClass retry_class = ClassifyFailure(report.failure_reason, report.sqlstate);
+  const auto delay =
+      RetryDelay(retry_class, slot.consecutive_failures, slot.rule.interval, jitter);
+  slot.next_due = now + delay;
+  logger.Debug("rule retry scheduled",
+               {{"rule", slot.rule.name},
+                {"consecutive_failures", std::to_string(slot.consecutive_failures)},
+                {"retry_in_seconds", Seconds(delay)}});
+}
+
 void Scheduler::WorkerLoop(QueryRunner& runner, int worker_index) {
   const Logger worker_logger = logger_.With({{"worker", std::to_string(worker_index)}});
+  std::mt19937 random(std::random_device{}());
+  std::uniform_real_distribution<double> jitter(-1.0, 1.0);
 
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
@@ -158,12 +186,10 @@ void Scheduler::WorkerLoop(QueryRunner& runner, int worker_index) {
     // read without the lock.
     lock.unlock();
     const auto started = Clock::now();
-    ExecuteRule(runner, slot->rule, registry_, worker_logger);
+    const RunReport report = ExecuteRule(runner, slot->rule, registry_, worker_logger);
     lock.lock();
 
-    // The next run is due one interval after this one started; a run that took longer
-    // than its interval is followed at once.
-    slot->next_due = std::max(started + slot->rule.interval, Clock::now());
+    ScheduleNextRun(*slot, report, started, jitter(random), worker_logger);
     slot->running = false;
     wakeup_.notify_all();
   }

@@ -8,23 +8,28 @@
 
 namespace koji_exporter {
 
+// The TCP keepalive settings BuildConninfo adds to every DSN that sets none.
+const std::string kKeepalives =
+    " keepalives='1' keepalives_idle='30' keepalives_interval='10' keepalives_count='3'";
+
 TEST_SUITE("conninfo") {
   // Options come out in libpq's own keyword order, whatever order the DSN used.
   TEST_CASE("keyword dsn gets the password and defaults") {
     CHECK(BuildConninfo("host=replica dbname=koji", "s3cr'et") ==
           "dbname='koji' host='replica' password='s3cr\\'et' application_name='koji_exporter' "
-          "connect_timeout='10'");
+          "connect_timeout='10'" + kKeepalives);
   }
 
   TEST_CASE("url dsn is converted and keeps its own settings") {
     CHECK(BuildConninfo("postgresql://exporter@replica:6432/koji?application_name=x", "") ==
           "user='exporter' dbname='koji' host='replica' port='6432' application_name='x' "
-          "connect_timeout='10'");
+          "connect_timeout='10'" + kKeepalives);
   }
 
   TEST_CASE("a password file overrides the dsn's password") {
     CHECK(BuildConninfo("host=h password=old", "new") ==
-          "host='h' password='new' application_name='koji_exporter' connect_timeout='10'");
+          "host='h' password='new' application_name='koji_exporter' connect_timeout='10'" +
+              kKeepalives);
   }
 
   TEST_CASE("redaction hides the password in both forms") {

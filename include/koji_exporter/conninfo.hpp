@@ -14,8 +14,9 @@ class ConninfoError : public std::invalid_argument {
 };
 
 /// Returns `dsn` (keyword=value conninfo or postgresql:// URL) as keyword=value conninfo,
-/// with `password` set when it is not empty, and `application_name=koji_exporter` and
-/// `connect_timeout=10` unless the DSN sets them. Throws ConninfoError.
+/// with `password` set when it is not empty, and `application_name=koji_exporter`,
+/// `connect_timeout=10` and TCP keepalives (30 s idle, 3 probes 10 s apart) unless the DSN
+/// sets them. Throws ConninfoError.
 std::string BuildConninfo(const std::string& dsn, const std::string& password);
 
 /// Returns `dsn` as keyword=value conninfo with any password replaced by "********", for

@@ -34,6 +34,8 @@ struct RunReport {
   bool success = false;
   /// For a failed run: "timeout", "connection", "sql" or "mapping".
   std::string failure_reason;
+  /// For a failed run, the SQLSTATE the server sent, if any.
+  std::string sqlstate;
   std::uint64_t rows = 0;
   MappingProblems problems;
 };

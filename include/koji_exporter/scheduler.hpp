@@ -52,12 +52,16 @@ class Scheduler {
     Rule rule;
     std::chrono::steady_clock::time_point next_due;
     bool running = false;
+    int consecutive_failures = 0;
   };
 
   void WorkerLoop(QueryRunner& runner, int worker_index);
   Slot* TakeDueSlotLocked(std::chrono::steady_clock::time_point now,
                           std::chrono::steady_clock::time_point* wake_at);
   void Tick();
+  void ScheduleNextRun(Slot& slot, const RunReport& report,
+                       std::chrono::steady_clock::time_point started, double jitter,
+                       const Logger& logger);
 
   std::vector<Slot> slots_;
   int worker_count_;

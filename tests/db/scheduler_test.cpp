@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <mutex>
+#include <regex>
 #include <thread>
 
 #include "db/test_database.hpp"
@@ -92,6 +94,38 @@ TEST_SUITE("scheduler") {
     CHECK(SeriesValue(registry, "koji_exporter_query_last_run_success{query=\"reading\"}") == 0);
     CHECK(SeriesValue(registry, "test_reading") == 42);
     scheduler.Stop();
+  }
+
+  TEST_CASE("a broken rule backs off and a cut session retries soon") {
+    testing::TestDatabase database;
+    std::mutex lines_mutex;
+    std::vector<std::string> lines;
+    const Logger logger(LogLevel::kDebug, LogFormat::kLogfmt, [&](const std::string& line) {
+      std::lock_guard<std::mutex> lock(lines_mutex);
+      lines.push_back(line);
+    });
+    const std::vector<Rule> rules = {
+        GaugeRule("broken", "SELECT value FROM no_such_table", milliseconds(100),
+                  milliseconds(90)),
+    };
+    Registry registry(rules, "test", "test", QuietLogger());
+    Scheduler scheduler(rules, 1, database.Conninfo(), registry, logger);
+    scheduler.Start();
+    WaitForValue(registry, "koji_exporter_query_errors_total{query=\"broken\"}", 3);
+    scheduler.Stop();
+
+    // A missing table needs a person: the delay doubles from the 100 ms interval, with up
+    // to 10% jitter either way.
+    std::vector<double> delays;
+    const std::regex retry("retry_in_seconds=([0-9.]+)");
+    for (const auto& line : lines) {
+      std::smatch match;
+      if (std::regex_search(line, match, retry)) delays.push_back(std::stod(match[1]));
+    }
+    REQUIRE(delays.size() >= 3);
+    CHECK(delays[0] == doctest::Approx(0.1).epsilon(0.11));
+    CHECK(delays[1] == doctest::Approx(0.2).epsilon(0.11));
+    CHECK(delays[2] == doctest::Approx(0.4).epsilon(0.11));
   }
 
   TEST_CASE("stale values are dropped and come back") {
