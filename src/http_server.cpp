@@ -51,6 +51,9 @@ void SendPrepared(httplib::Response& response, std::shared_ptr<const Snapshot> s
       });
 }
 
+// Real scrapers send fewer than ten headers.
+constexpr std::size_t kMaxRequestHeaders = 64;
+
 const char* kLandingPage = R"(<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>koji_exporter</title></head>
@@ -153,6 +156,28 @@ HttpServer::HttpServer(HttpServerOptions options, SnapshotSource snapshot, Healt
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Route() {
+  // Runs before routing, for every method: the read-only endpoints take GET and HEAD
+  // only, and a request with very many headers is turned away before any handler.
+  server_->set_pre_routing_handler(
+      [](const httplib::Request& request, httplib::Response& response) {
+        if (request.headers.size() > kMaxRequestHeaders) {
+          response.status = 431;
+          response.set_content(fmt::format("too many request headers: at most {}\n",
+                                           kMaxRequestHeaders),
+                               "text/plain; charset=utf-8");
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        if (request.method != "GET" && request.method != "HEAD") {
+          response.status = 405;
+          response.set_header("Allow", "GET, HEAD");
+          response.set_content(fmt::format("method {} is not allowed on {}: use GET or HEAD\n",
+                                           request.method, request.path),
+                               "text/plain; charset=utf-8");
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+      });
+
   server_->Get("/metrics", [this](const httplib::Request& request, httplib::Response& response) {
     const std::shared_ptr<const Snapshot> snapshot = snapshot_();
     response.set_header("Vary", "Accept-Encoding");

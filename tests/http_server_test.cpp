@@ -117,6 +117,34 @@ TEST_SUITE("http_server") {
     CHECK(result->body.find("Version test.") != std::string::npos);
   }
 
+  TEST_CASE("only GET and HEAD are allowed") {
+    TestServer test;
+    for (const char* path : {"/metrics", "/healthz", "/"}) {
+      CAPTURE(path);
+      auto post = test.Client().Post(path, "x", "text/plain");
+      REQUIRE(post);
+      CHECK(post->status == 405);
+      CHECK(post->get_header_value("Allow") == "GET, HEAD");
+      auto del = test.Client().Delete(path);
+      REQUIRE(del);
+      CHECK(del->status == 405);
+    }
+    auto post = test.Client().Post("/metrics", "x", "text/plain");
+    CHECK(post->body == "method POST is not allowed on /metrics: use GET or HEAD\n");
+  }
+
+  TEST_CASE("too many request headers are refused") {
+    TestServer test;
+    httplib::Headers headers;
+    for (int i = 0; i < 100; ++i) headers.emplace("X-Filler-" + std::to_string(i), "1");
+    auto result = test.Client().Get("/metrics", headers);
+    REQUIRE(result);
+    CHECK(result->status == 431);
+    auto normal = test.Client().Get("/metrics");
+    REQUIRE(normal);
+    CHECK(normal->status == 200);
+  }
+
   TEST_CASE("unknown paths get 404 with a hint") {
     TestServer test;
     auto result = test.Client().Get("/nope");
