@@ -103,6 +103,12 @@ std::string RedactConninfo(const std::string& dsn) {
   return Join(options);
 }
 
+std::string ConninfoFromConfig(const DatabaseConfig& database) {
+  const std::string password =
+      database.password_file.empty() ? "" : ReadPasswordFile(database.password_file);
+  return BuildConninfo(database.dsn, password);
+}
+
 std::string ReadPasswordFile(const std::string& path) {
   std::ifstream file(path);
   if (!file) {

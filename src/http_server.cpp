@@ -51,6 +51,8 @@ void SendPrepared(httplib::Response& response, std::shared_ptr<const Snapshot> s
       });
 }
 
+constexpr const char* kReloadPath = "/-/reload";
+
 // Real scrapers send fewer than ten headers.
 constexpr std::size_t kMaxRequestHeaders = 64;
 
@@ -157,7 +159,8 @@ HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Route() {
   // Runs before routing, for every method: the read-only endpoints take GET and HEAD
-  // only, and a request with very many headers is turned away before any handler.
+  // only, the reload endpoint POST only, and a request with very many headers is turned
+  // away before any handler.
   server_->set_pre_routing_handler(
       [](const httplib::Request& request, httplib::Response& response) {
         if (request.headers.size() > kMaxRequestHeaders) {
@@ -167,11 +170,16 @@ void HttpServer::Route() {
                                "text/plain; charset=utf-8");
           return httplib::Server::HandlerResponse::Handled;
         }
-        if (request.method != "GET" && request.method != "HEAD") {
+        const bool reload_path = request.path == kReloadPath;
+        const bool allowed = reload_path
+                                 ? request.method == "POST"
+                                 : request.method == "GET" || request.method == "HEAD";
+        if (!allowed) {
+          const char* methods = reload_path ? "POST" : "GET or HEAD";
           response.status = 405;
-          response.set_header("Allow", "GET, HEAD");
-          response.set_content(fmt::format("method {} is not allowed on {}: use GET or HEAD\n",
-                                           request.method, request.path),
+          response.set_header("Allow", reload_path ? "POST" : "GET, HEAD");
+          response.set_content(fmt::format("method {} is not allowed on {}: use {}\n",
+                                           request.method, request.path, methods),
                                "text/plain; charset=utf-8");
           return httplib::Server::HandlerResponse::Handled;
         }
@@ -197,6 +205,25 @@ void HttpServer::Route() {
       response.status = 503;
       response.set_content("rule scheduler is not making progress\n",
                            "text/plain; charset=utf-8");
+    }
+  });
+
+  server_->Post(kReloadPath, [this](const httplib::Request& request, httplib::Response& response) {
+    if (!reload_) {
+      response.status = 404;
+      response.set_content("configuration reload is not enabled\n", "text/plain; charset=utf-8");
+      return;
+    }
+    logger_.Info("configuration reload requested", {{"remote_addr", request.remote_addr}});
+    const std::string problems = reload_();
+    if (problems.empty()) {
+      response.set_content("configuration reloaded\n", "text/plain; charset=utf-8");
+    } else {
+      response.status = 500;
+      response.set_content(
+          fmt::format("configuration reload failed; the old configuration stays in force:\n{}\n",
+                      problems),
+          "text/plain; charset=utf-8");
     }
   });
 

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -15,7 +16,7 @@
 #include "koji_exporter/log.hpp"
 #include "koji_exporter/registry.hpp"
 #include "koji_exporter/rule_loader.hpp"
-#include "koji_exporter/scheduler.hpp"
+#include "koji_exporter/reloader.hpp"
 #include "koji_exporter/version.hpp"
 
 namespace koji_exporter {
@@ -37,6 +38,9 @@ flags:
   --log.format=FORMAT           logfmt or json (default logfmt)
   --version                     print the version and exit
   --help                        print this text and exit
+
+SIGHUP or POST /-/reload reloads the main file and the rule files; a bad file is
+reported and the running configuration stays. SIGINT or SIGTERM stops the exporter.
 
 The database is database.dsn in the main file; without it the standard libpq variables
 (PGHOST, PGDATABASE, PGSERVICE, ...) are used. The password comes from
@@ -153,13 +157,13 @@ const char* SignalName(int signal) {
   }
 }
 
-int WaitForStopSignal(const sigset_t& signals, const Logger& logger) {
+// Waits for SIGINT or SIGTERM and returns it; calls `on_hangup` for each SIGHUP meanwhile.
+int WaitForStopSignal(const sigset_t& signals, const std::function<void()>& on_hangup) {
   while (true) {
     int signal = 0;
     sigwait(&signals, &signal);
     if (signal == SIGHUP) {
-      logger.Warn("configuration reload is not supported; restart the exporter to apply changes",
-                  {{"signal", "SIGHUP"}});
+      on_hangup();
       continue;
     }
     return signal;
@@ -170,7 +174,9 @@ int WaitForStopSignal(const sigset_t& signals, const Logger& logger) {
 // once, as operators expect from a second Ctrl-C.
 void ExitOnSecondStopSignal(const sigset_t& signals, const Logger& logger) {
   std::thread([signals, logger] {
-    const int signal = WaitForStopSignal(signals, logger);
+    const int signal = WaitForStopSignal(signals, [&logger] {
+      logger.Warn("SIGHUP ignored: the exporter is stopping");
+    });
     logger.Warn("second stop signal, exiting at once", {{"signal", SignalName(signal)}});
     std::_Exit(kExitFailure);
   }).detach();
@@ -219,7 +225,7 @@ int Run(const Flags& flags) {
   const sigset_t stop_signals = BlockStopSignals();
 
   Registry registry(config.rules, Version(), Revision(), logger);
-  Scheduler scheduler(config.rules, config.database.max_connections, conninfo, registry, logger);
+  Reloader reloader(flags.config_file, config, conninfo, registry, logger);
 
   HttpServerOptions http_options;
   http_options.listen_address =
@@ -228,10 +234,8 @@ int Run(const Flags& flags) {
   http_options.version_text = fmt::format("Version {}, revision {}.", Version(), Revision());
   HttpServer http(
       http_options, [&registry] { return registry.Current(); },
-      [&scheduler] {
-        return std::chrono::steady_clock::now() - scheduler.LastTick() < scheduler.MaxSilence();
-      },
-      logger);
+      [&reloader] { return reloader.Healthy(); }, logger);
+  http.SetReloadHandler([&reloader] { return reloader.Reload(); });
   try {
     http.Bind();
   } catch (const ListenError& error) {
@@ -254,16 +258,19 @@ int Run(const Flags& flags) {
                                    {"timeout_seconds", fmt::format("{:g}", rule.timeout.count() / 1000.0)}});
   }
 
-  scheduler.Start();
+  reloader.Start();
   http.Start();
   logger.Info("listening", {{"address", http_options.listen_address},
                             {"port", std::to_string(http.port())}});
 
-  const int signal = WaitForStopSignal(stop_signals, logger);
+  const int signal = WaitForStopSignal(stop_signals, [&] {
+    logger.Info("configuration reload requested", {{"signal", "SIGHUP"}});
+    reloader.Reload();
+  });
   logger.Info("stopping", {{"signal", SignalName(signal)}});
   ExitOnSecondStopSignal(stop_signals, logger);
   http.Stop();
-  scheduler.Stop();
+  reloader.Stop();
   logger.Info("stopped");
   return 0;
 }

@@ -46,16 +46,58 @@ Registry::Registry(const std::vector<Rule>& rules, std::string version, std::str
     : logger_(std::move(logger)), version_(std::move(version)), revision_(std::move(revision)) {
   for (const auto& rule : rules) {
     rule_index_[rule.name] = rules_.size();
-    rules_.push_back(RuleState{});
-    rules_.back().name = rule.name;
-    rules_.back().stale_after = rule.stale_after;
+    rules_.push_back(NewState(rule));
   }
   std::lock_guard<std::mutex> lock(mutex_);
   PublishLocked();
 }
 
-Registry::RuleState& Registry::StateOf(const std::string& rule) {
-  return rules_.at(rule_index_.at(rule));
+Registry::RuleState Registry::NewState(const Rule& rule) {
+  RuleState state;
+  state.name = rule.name;
+  state.fingerprint = RuleFingerprint(rule);
+  state.stale_after = rule.stale_after;
+  return state;
+}
+
+Registry::RuleState* Registry::StateByName(const std::string& name) {
+  const auto found = rule_index_.find(name);
+  return found == rule_index_.end() ? nullptr : &rules_[found->second];
+}
+
+Registry::RuleState* Registry::StateOf(const Rule& rule) {
+  RuleState* state = StateByName(rule.name);
+  if (state == nullptr || state->fingerprint != RuleFingerprint(rule)) return nullptr;
+  return state;
+}
+
+void Registry::Reconfigure(const std::vector<Rule>& rules) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<RuleState> states;
+  std::map<std::string, std::size_t> index;
+  for (const auto& rule : rules) {
+    RuleState* old = StateOf(rule);
+    index[rule.name] = states.size();
+    if (old != nullptr) {
+      states.push_back(std::move(*old));
+    } else {
+      states.push_back(NewState(rule));
+    }
+  }
+  rules_ = std::move(states);
+  rule_index_ = std::move(index);
+  PublishLocked();
+}
+
+void Registry::RecordReload(bool success, double config_hash,
+                            std::chrono::system_clock::time_point when) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  last_reload_successful_ = success;
+  if (success) {
+    last_reload_timestamp_seconds_ = UnixSeconds(when);
+    config_hash_ = config_hash;
+  }
+  PublishLocked();
 }
 
 void Registry::Account(RuleState& state, const RunReport& report) {
@@ -73,18 +115,21 @@ void Registry::Account(RuleState& state, const RunReport& report) {
   }
 }
 
-void Registry::RecordSuccess(const std::string& rule, std::vector<MetricFamily> families,
+void Registry::RecordSuccess(const Rule& rule, std::vector<MetricFamily> families,
                              const RunReport& report) {
   std::lock_guard<std::mutex> lock(mutex_);
-  RuleState& state = StateOf(rule);
-  state.families = std::move(families);
-  Account(state, report);
+  RuleState* state = StateOf(rule);
+  if (state == nullptr) return;
+  state->families = std::move(families);
+  Account(*state, report);
   PublishLocked();
 }
 
-void Registry::RecordFailure(const std::string& rule, const RunReport& report) {
+void Registry::RecordFailure(const Rule& rule, const RunReport& report) {
   std::lock_guard<std::mutex> lock(mutex_);
-  RuleState& state = StateOf(rule);
+  RuleState* found = StateOf(rule);
+  if (found == nullptr) return;
+  RuleState& state = *found;
   Account(state, report);
 
   const double stale_after_seconds = std::chrono::duration<double>(state.stale_after).count();
@@ -124,6 +169,23 @@ std::vector<MetricFamily> Registry::SelfMetrics() const {
                             SampleType::Gauge));
   families.back().metric.push_back(
       Sample(SampleType::Gauge, 1, {{"revision", revision_}, {"version", version_}}));
+
+  const std::tuple<const char*, const char*, double> config_gauges[] = {
+      {"koji_exporter_config_last_reload_successful",
+       "Whether the last configuration load or reload succeeded (1) or failed (0).",
+       last_reload_successful_ ? 1.0 : 0.0},
+      {"koji_exporter_config_last_reload_success_timestamp_seconds",
+       "Unix time of the last successful configuration load or reload.",
+       last_reload_timestamp_seconds_},
+      {"koji_exporter_config_hash",
+       "Hash of the configuration in force (rules and connection settings), to tell "
+       "exporters with different configurations apart.",
+       config_hash_},
+  };
+  for (const auto& [name, help, value] : config_gauges) {
+    families.push_back(Family(name, help, SampleType::Gauge));
+    families.back().metric.push_back(Sample(SampleType::Gauge, value, {}));
+  }
 
   families.push_back(Family("koji_exporter_database_up",
                             "Whether the last attempt to use the database succeeded (1) or "

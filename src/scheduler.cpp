@@ -52,7 +52,7 @@ RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
     report.problems = mapped.problems;
     report.duration = Clock::now() - started;
     report.finished = std::chrono::system_clock::now();
-    registry.RecordSuccess(rule.name, std::move(mapped.families), report);
+    registry.RecordSuccess(rule, std::move(mapped.families), report);
 
     LogProblems(rule_logger, mapped);
     rule_logger.Debug("rule finished", {{"duration_seconds", Seconds(report.duration)},
@@ -64,7 +64,7 @@ RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
     report.finished = std::chrono::system_clock::now();
     report.failure_reason = QueryFailureName(error.failure());
     report.sqlstate = error.sqlstate();
-    registry.RecordFailure(rule.name, report);
+    registry.RecordFailure(rule, report);
     LogFields fields = {{"reason", QueryFailureName(error.failure())},
                         {"duration_seconds", Seconds(report.duration)}};
     if (!error.sqlstate().empty()) fields.emplace_back("sqlstate", error.sqlstate());
@@ -74,7 +74,7 @@ RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
     report.duration = Clock::now() - started;
     report.finished = std::chrono::system_clock::now();
     report.failure_reason = "mapping";
-    registry.RecordFailure(rule.name, report);
+    registry.RecordFailure(rule, report);
     rule_logger.Warn("rule failed", {{"reason", "mapping"},
                                      {"duration_seconds", Seconds(report.duration)},
                                      {"err", error.what()}});
@@ -88,7 +88,8 @@ Scheduler::Scheduler(std::vector<Rule> rules, int workers, std::string conninfo,
       conninfo_(std::move(conninfo)),
       registry_(registry),
       logger_(std::move(logger)) {
-  for (auto& rule : rules) slots_.push_back(Slot{std::move(rule), Clock::time_point{}, false});
+  for (auto& rule : rules) slots_.push_back(NewSlot(std::move(rule), Clock::time_point{}));
+  max_silence_ = ComputeMaxSilence(slots_).count();
   Tick();
 }
 
@@ -96,7 +97,7 @@ Scheduler::~Scheduler() { Stop(); }
 
 void Scheduler::Start() {
   const auto now = Clock::now();
-  for (auto& slot : slots_) slot.next_due = now;
+  for (auto& slot : slots_) slot->next_due = now;
   for (int i = 0; i < worker_count_; ++i) {
     runners_.push_back(std::make_unique<QueryRunner>(conninfo_));
     workers_.emplace_back([this, i] { WorkerLoop(*runners_[i], i); });
@@ -121,19 +122,56 @@ Clock::time_point Scheduler::LastTick() const {
   return Clock::time_point(Clock::duration(last_tick_.load()));
 }
 
-Clock::duration Scheduler::MaxSilence() const {
+std::shared_ptr<Scheduler::Slot> Scheduler::NewSlot(Rule rule, Clock::time_point due) {
+  auto slot = std::make_shared<Slot>();
+  slot->fingerprint = RuleFingerprint(rule);
+  slot->rule = std::move(rule);
+  slot->next_due = due;
+  return slot;
+}
+
+Clock::duration Scheduler::ComputeMaxSilence(const std::vector<std::shared_ptr<Slot>>& slots) {
   Clock::duration longest{0};
-  for (const auto& slot : slots_) {
-    longest = std::max<Clock::duration>(longest, QueryRunner::ClientDeadline(slot.rule.timeout));
+  for (const auto& slot : slots) {
+    longest = std::max<Clock::duration>(longest, QueryRunner::ClientDeadline(slot->rule.timeout));
   }
   return longest + std::chrono::seconds(30);
 }
 
-Scheduler::Slot* Scheduler::TakeDueSlotLocked(Clock::time_point now, Clock::time_point* wake_at) {
-  Slot* earliest = nullptr;
+Clock::duration Scheduler::MaxSilence() const { return Clock::duration(max_silence_.load()); }
+
+void Scheduler::Reconfigure(std::vector<Rule> rules) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::shared_ptr<Slot>> slots;
+  for (auto& rule : rules) {
+    std::shared_ptr<Slot> old;
+    for (const auto& candidate : slots_) {
+      if (candidate->rule.name == rule.name) old = candidate;
+    }
+    if (old && old->fingerprint == RuleFingerprint(rule)) {
+      slots.push_back(old);
+      continue;
+    }
+    slots.push_back(NewSlot(std::move(rule), Clock::now()));
+    if (old && old->running) slots.back()->predecessor = old;
+  }
+  slots_ = std::move(slots);
+  // Old slots that are still running finish their run and are then dropped with the
+  // worker's reference; nothing schedules them again.
+  max_silence_ = ComputeMaxSilence(slots_).count();
+  wakeup_.notify_all();
+}
+
+std::shared_ptr<Scheduler::Slot> Scheduler::TakeDueSlotLocked(Clock::time_point now,
+                                                              Clock::time_point* wake_at) {
+  std::shared_ptr<Slot> earliest;
   for (auto& slot : slots_) {
-    if (slot.running) continue;
-    if (earliest == nullptr || slot.next_due < earliest->next_due) earliest = &slot;
+    if (slot->running) continue;
+    if (slot->predecessor) {
+      if (slot->predecessor->running) continue;
+      slot->predecessor.reset();
+    }
+    if (!earliest || slot->next_due < earliest->next_due) earliest = slot;
   }
   *wake_at = now + kIdleWake;
   if (earliest == nullptr) return nullptr;
@@ -176,7 +214,7 @@ void Scheduler::WorkerLoop(QueryRunner& runner, int worker_index) {
   while (!stopping_) {
     Tick();
     Clock::time_point wake_at;
-    Slot* slot = TakeDueSlotLocked(Clock::now(), &wake_at);
+    const std::shared_ptr<Slot> slot = TakeDueSlotLocked(Clock::now(), &wake_at);
     if (slot == nullptr) {
       wakeup_.wait_until(lock, wake_at);
       continue;

@@ -86,13 +86,13 @@ TEST_SUITE("exposition") {
     success.rows = 4;
     success.problems.null_label = 2;
     success.problems.duplicate_series = 1;
-    registry.RecordSuccess(rule.name, std::move(mapped.families), success);
+    registry.RecordSuccess(rule, std::move(mapped.families), success);
 
     RunReport failure;
     failure.duration = std::chrono::milliseconds(1500);
     failure.finished = std::chrono::system_clock::time_point(std::chrono::seconds(1764800001));
     failure.failure_reason = "timeout";
-    registry.RecordFailure("broken_rule", failure);
+    registry.RecordFailure(failing, failure);
     registry.SetDatabaseUp(true);
 
     CheckGolden("registry_snapshot.prom", registry.Current()->text);

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "koji_exporter/rule.hpp"
+
 namespace koji_exporter {
 
 /// Raised when a DSN cannot be parsed. The message never contains the password.
@@ -22,6 +24,10 @@ std::string BuildConninfo(const std::string& dsn, const std::string& password);
 /// Returns `dsn` as keyword=value conninfo with any password replaced by "********", for
 /// logs and error messages. Returns "(invalid dsn)" when it cannot be parsed.
 std::string RedactConninfo(const std::string& dsn);
+
+/// Returns the conninfo for `database`: its DSN with the password of its password_file,
+/// if any. Throws ConninfoError or std::runtime_error (unreadable password file).
+std::string ConninfoFromConfig(const DatabaseConfig& database);
 
 /// Reads the first line of `path` (without the line break) as a password. Throws
 /// std::runtime_error naming the file and the system error.

@@ -53,11 +53,13 @@ class ListenError : public std::runtime_error {
 
 /// The HTTP side of the exporter. /metrics returns the snapshot as it is (gzip when the
 /// client accepts it, never brotli); /healthz returns 200 while `healthy()` is true, else
-/// 503.
+/// 503; POST /-/reload reloads the configuration when a reload handler is set.
 class HttpServer {
  public:
   using SnapshotSource = std::function<std::shared_ptr<const Snapshot>()>;
   using HealthCheck = std::function<bool()>;
+  /// Reloads the configuration; returns "" on success or the problems, one per line.
+  using ReloadHandler = std::function<std::string()>;
 
   HttpServer(HttpServerOptions options, SnapshotSource snapshot, HealthCheck healthy,
              Logger logger);
@@ -70,6 +72,8 @@ class HttpServer {
   void Bind();
   /// Port actually bound; valid after Bind().
   int port() const { return port_; }
+  /// Enables POST /-/reload, which calls `reload`; call before Start().
+  void SetReloadHandler(ReloadHandler reload) { reload_ = std::move(reload); }
   /// Serves on a background thread until Stop().
   void Start();
   /// Stops accepting and joins the serving thread.
@@ -81,6 +85,7 @@ class HttpServer {
   HttpServerOptions options_;
   SnapshotSource snapshot_;
   HealthCheck healthy_;
+  ReloadHandler reload_;
   Logger logger_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

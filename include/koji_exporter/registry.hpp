@@ -50,15 +50,25 @@ class Registry {
 
   /// Stores a successful run's families, replacing that rule's previous ones, and
   /// publishes a new snapshot.
-  void RecordSuccess(const std::string& rule, std::vector<prometheus::MetricFamily> families,
+  void RecordSuccess(const Rule& rule, std::vector<prometheus::MetricFamily> families,
                      const RunReport& report);
   /// Records a failed run. The rule's last good families stay published until its
   /// stale_after has passed since its last success; then they are dropped, with one log
   /// line, until a run succeeds again.
-  void RecordFailure(const std::string& rule, const RunReport& report);
+  void RecordFailure(const Rule& rule, const RunReport& report);
   /// Sets koji_exporter_database_up and publishes when it changed. Logs each change once
   /// (and the first state), not every failed attempt; `error` is logged when `up` is false.
   void SetDatabaseUp(bool up, const std::string& error = "");
+
+  /// Switches to the rules of a reloaded configuration. Rules whose fingerprint is
+  /// unchanged keep their families and statistics; removed or changed rules lose them, so
+  /// no series of an old definition stays behind. Results that arrive later for a rule no
+  /// longer configured are ignored.
+  void Reconfigure(const std::vector<Rule>& rules);
+  /// Records the outcome of a configuration reload (or the initial load) for
+  /// koji_exporter_config_last_reload_successful and, on success, the time and the
+  /// configuration's hash.
+  void RecordReload(bool success, double config_hash, std::chrono::system_clock::time_point when);
 
   /// Returns the latest snapshot; never blocks on a rule run.
   std::shared_ptr<const Snapshot> Current() const;
@@ -66,6 +76,7 @@ class Registry {
  private:
   struct RuleState {
     std::string name;
+    std::string fingerprint;
     std::chrono::milliseconds stale_after{0};
     std::vector<prometheus::MetricFamily> families;
     bool has_run = false;
@@ -79,7 +90,11 @@ class Registry {
     MappingProblems problems_total;
   };
 
-  RuleState& StateOf(const std::string& rule);
+  static RuleState NewState(const Rule& rule);
+  // Returns the state of `rule`, or nullptr when it is no longer configured as it was
+  // when it ran (a reload removed or changed it meanwhile).
+  RuleState* StateOf(const Rule& rule);
+  RuleState* StateByName(const std::string& name);
   void Account(RuleState& state, const RunReport& report);
   std::vector<prometheus::MetricFamily> SelfMetrics() const;
   void PublishLocked();
@@ -93,6 +108,9 @@ class Registry {
   std::map<std::string, std::size_t> rule_index_;
   // Unset until the first run reports, so that the first state is logged too.
   std::optional<bool> database_up_;
+  bool last_reload_successful_ = true;
+  double last_reload_timestamp_seconds_ = 0;
+  double config_hash_ = 0;
   std::shared_ptr<const Snapshot> current_;
 };
 

@@ -95,4 +95,13 @@ struct Config {
   std::vector<Rule> rules;
 };
 
+/// Returns a text that is equal for two rules exactly when every setting of the rules is
+/// equal; a reload keeps the state of rules whose fingerprint did not change.
+std::string RuleFingerprint(const Rule& rule);
+
+/// Returns a 48-bit hash of the rules and connection settings (`conninfo` as built, which
+/// may hold the password: only the hash leaves this function), for
+/// koji_exporter_config_hash.
+double ConfigHash(const Config& config, const std::string& conninfo);
+
 }  // namespace koji_exporter

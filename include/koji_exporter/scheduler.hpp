@@ -40,6 +40,11 @@ class Scheduler {
   /// Stops the workers, interrupting the queries they run, and waits for them to end.
   void Stop();
 
+  /// Switches to the rules of a reloaded configuration, keeping the sessions. A rule
+  /// whose fingerprint is unchanged keeps its schedule; a new or changed rule runs at once,
+  /// but never while its old definition is still running.
+  void Reconfigure(std::vector<Rule> rules);
+
   /// Last time a worker was idle or finished a run. /healthz compares it with
   /// MaxSilence() to tell a stuck scheduler from a busy one.
   std::chrono::steady_clock::time_point LastTick() const;
@@ -50,20 +55,30 @@ class Scheduler {
  private:
   struct Slot {
     Rule rule;
+    std::string fingerprint;
     std::chrono::steady_clock::time_point next_due;
     bool running = false;
     int consecutive_failures = 0;
+    // The slot of the rule's previous definition after a reload; the rule waits while it
+    // runs, so that two definitions of one rule never run at once.
+    std::shared_ptr<Slot> predecessor;
   };
 
+  static std::shared_ptr<Slot> NewSlot(Rule rule, std::chrono::steady_clock::time_point due);
+  static std::chrono::steady_clock::duration ComputeMaxSilence(
+      const std::vector<std::shared_ptr<Slot>>& slots);
+
   void WorkerLoop(QueryRunner& runner, int worker_index);
-  Slot* TakeDueSlotLocked(std::chrono::steady_clock::time_point now,
-                          std::chrono::steady_clock::time_point* wake_at);
+  std::shared_ptr<Slot> TakeDueSlotLocked(std::chrono::steady_clock::time_point now,
+                                          std::chrono::steady_clock::time_point* wake_at);
   void Tick();
   void ScheduleNextRun(Slot& slot, const RunReport& report,
                        std::chrono::steady_clock::time_point started, double jitter,
                        const Logger& logger);
 
-  std::vector<Slot> slots_;
+  // Workers hold a slot by shared_ptr while they run it, so a reload can replace the list.
+  std::vector<std::shared_ptr<Slot>> slots_;
+  std::atomic<std::chrono::steady_clock::rep> max_silence_{0};
   int worker_count_;
   std::string conninfo_;
   Registry& registry_;

@@ -136,6 +136,19 @@ std::string ExporterProcess::Get(const std::string& path, int* status) const {
   return result ? result->body : "";
 }
 
+std::string ExporterProcess::Post(const std::string& path, int* status) const {
+  httplib::Client client("127.0.0.1", port_);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(30);
+  auto result = client.Post(path.c_str(), "", "text/plain");
+  if (status != nullptr) *status = result ? result->status : 0;
+  return result ? result->body : "";
+}
+
+void ExporterProcess::Signal(int signal) const {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
 std::string ExporterProcess::WaitForMetric(const std::string& needle, int attempts) const {
   std::string body;
   for (int attempt = 0; attempt < attempts; ++attempt) {

@@ -46,6 +46,12 @@ class ExporterProcess {
   ExporterProcess& operator=(const ExporterProcess&) = delete;
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  /// POSTs an empty body to `path` and returns the response body; "" with status 0 when
+  /// the request failed.
+  std::string Post(const std::string& path, int* status = nullptr) const;
+  /// Sends `signal` without waiting for anything.
+  void Signal(int signal) const;
   /// GETs `path` and returns the body; "" with status 0 when the request failed.
   std::string Get(const std::string& path, int* status = nullptr) const;
   /// GETs /metrics up to `attempts` times, 100 ms apart, until `needle` appears; returns
