@@ -14,9 +14,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// SQLSTATE 57014 (query_canceled) is what statement_timeout raises; libpqxx 6.4 has no
-// separate exception class for it.
+// SQLSTATE 57014 (query_canceled) is what statement_timeout raises, 55P03
+// (lock_not_available) what lock_timeout raises; libpqxx 6.4 has no separate exception
+// classes for them.
 constexpr const char* kQueryCanceled = "57014";
+constexpr const char* kLockNotAvailable = "55P03";
 
 std::string FirstLine(const std::string& text) {
   std::string line = text.substr(0, text.find('\n'));
@@ -163,7 +165,11 @@ QueryResult QueryRunner::Run(const Rule& rule) {
 QueryResult QueryRunner::RunQuery(const Rule& rule) {
   try {
     pqxx::read_transaction transaction(Connection().connection);
-    transaction.exec0(fmt::format("SET LOCAL statement_timeout = {}", rule.timeout.count()));
+    // A rule that waits for a lock (a DBA's ALTER TABLE, say) gives up after half its
+    // timeout, so the wait is reported as a lock timeout instead of a slow statement.
+    transaction.exec0(fmt::format("SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
+                                  rule.timeout.count(),
+                                  std::max<long long>(1, rule.timeout.count() / 2)));
     // exec_params sends the rule through the extended protocol, which accepts exactly one
     // statement, so "SELECT ...; SET ROLE ..." is rejected as a whole.
     const pqxx::result rows = transaction.exec_params(rule.sql);
@@ -194,8 +200,9 @@ QueryResult QueryRunner::RunQuery(const Rule& rule) {
     throw QueryError(QueryFailure::kConnection, "", FirstLine(error.what()));
   } catch (const pqxx::sql_error& error) {
     const std::string sqlstate = error.sqlstate();
-    const QueryFailure failure =
-        sqlstate == kQueryCanceled ? QueryFailure::kTimeout : QueryFailure::kSql;
+    const QueryFailure failure = sqlstate == kQueryCanceled || sqlstate == kLockNotAvailable
+                                     ? QueryFailure::kTimeout
+                                     : QueryFailure::kSql;
     if (!Connected()) ReplaceSession(nullptr);
     throw QueryError(failure, sqlstate, FirstLine(error.what()));
   } catch (const pqxx::failure& error) {

@@ -22,9 +22,9 @@ RetryClass ClassifyFailure(const std::string& reason, const std::string& sqlstat
   // Class 08: connection exceptions. 40001: serialization failure, which a hot standby
   // also raises when it cancels a query that conflicts with replay. 40P01: deadlock.
   // 57P01-57P03: administrator or crash shutdown, server starting. 53300: too many
-  // connections. 55P03: lock not available.
+  // connections. A lock timeout (55P03) arrives as reason "timeout", not here.
   if (StartsWith(sqlstate, "08")) return RetryClass::kSoon;
-  for (const char* transient : {"40001", "40P01", "57P01", "57P02", "57P03", "53300", "55P03"}) {
+  for (const char* transient : {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}) {
     if (sqlstate == transient) return RetryClass::kSoon;
   }
   return RetryClass::kBackOff;

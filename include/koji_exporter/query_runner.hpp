@@ -55,7 +55,8 @@ class QueryRunner {
   QueryRunner& operator=(const QueryRunner&) = delete;
 
   /// Runs `rule.sql` in a READ ONLY transaction with `statement_timeout` set to the
-  /// rule's timeout, and returns its rows as text. Throws QueryError.
+  /// rule's timeout and `lock_timeout` to half of it, and returns its rows as text. Throws
+  /// QueryError.
   QueryResult Run(const Rule& rule);
 
   /// Ends a run in progress at once by closing the session's socket, and makes every

@@ -13,8 +13,8 @@ enum class RetryClass {
   /// the query for a recovery conflict, the server is starting or full): retry after a
   /// short delay that doubles with each failure, up to the rule's interval.
   kSoon,
-  /// The fault needs a change somewhere (syntax error, missing table, timeout, unusable
-  /// result): retry at the interval, doubling with each failure up to 8 intervals, so a
+  /// The fault needs a change somewhere (syntax error, missing table, statement or lock
+  /// timeout, unusable result): retry at the interval, doubling with each failure up to 8 intervals, so a
   /// broken rule costs the replica little but is never disabled.
   kBackOff,
 };

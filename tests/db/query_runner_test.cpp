@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <pqxx/pqxx>
 
 #include "db/test_database.hpp"
 #include "koji_exporter/query_runner.hpp"
@@ -156,6 +157,25 @@ TEST_SUITE("query_runner") {
 
     // The session stays usable for the next rule.
     CHECK(runner.Run(SqlRule("SELECT 1 AS one")).rows.size() == 1);
+  }
+
+  TEST_CASE("a rule waiting on a lock gives up at its lock timeout") {
+    TestDatabase database;
+    database.Execute("CREATE TABLE host (id int)");
+    pqxx::connection holder(database.Conninfo());
+    pqxx::work lock(holder);
+    lock.exec0("LOCK TABLE host IN ACCESS EXCLUSIVE MODE");
+
+    QueryRunner runner(database.Conninfo());
+    const QueryError error = RunExpectingError(
+        runner, SqlRule("SELECT count(*) AS hosts FROM host", std::chrono::seconds(2)));
+    CHECK(error.failure() == QueryFailure::kTimeout);
+    CHECK(error.sqlstate() == "55P03");
+    CHECK(std::string(error.what()).find("lock timeout") != std::string::npos);
+
+    lock.abort();
+    CHECK(runner.Run(SqlRule("SELECT count(*) AS hosts FROM host")).rows[0][0] ==
+          std::optional<std::string>("0"));
   }
 
   TEST_CASE("a missing table is an sql failure with its sqlstate") {
