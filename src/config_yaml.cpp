@@ -3,6 +3,7 @@
 #include "config_yaml.hpp"
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -89,35 +91,88 @@ std::string FormatMark(const SourceMark& mark) {
   return fmt::format("{}:{}:{}", mark.file, mark.line, mark.column);
 }
 
+namespace {
+
+// Records where each document of a stream has content, without building nodes: enough to
+// find the documents after the first that are not empty.
+class DocumentScanner : public YAML::EventHandler {
+ public:
+  // Position of the first content of each document after the first, if it has any.
+  std::vector<YAML::Mark> later_content;
+
+  void OnDocumentStart(const YAML::Mark&) override {
+    ++documents_;
+    has_content_ = false;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Content(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Content(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Content(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Content(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Content(const YAML::Mark& mark) {
+    if (documents_ > 1 && !has_content_) later_content.push_back(mark);
+    has_content_ = true;
+  }
+
+  int documents_ = 0;
+  bool has_content_ = false;
+};
+
+// yaml-cpp 0.7's LoadAll never returns for some malformed input (",unes\n:\n d\n" is one,
+// found by fuzzing): its parser reports another document forever without consuming text.
+// So the first document is loaded with Load, and the rest of the stream is only scanned,
+// for at most this many documents.
+constexpr int kMaxScannedDocuments = 16;
+
+}  // namespace
+
 std::optional<YAML::Node> LoadDocument(const std::string& text, ProblemList& problems) {
   const Scope scope{problems, ""};
-  std::vector<YAML::Node> documents;
+  YAML::Node first;
+  DocumentScanner scanner;
   try {
-    documents = YAML::LoadAll(text);
+    first = YAML::Load(text);
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    for (int document = 0; document < kMaxScannedDocuments; ++document) {
+      if (!parser.HandleNextDocument(scanner)) break;
+    }
   } catch (const YAML::Exception& error) {
     scope.Report(error.mark.is_null() ? EndOfText(text) : error.mark,
                  fmt::format("invalid YAML: {}", error.msg));
     return std::nullopt;
   }
-  if (documents.empty()) return YAML::Node();
 
   // yaml-cpp's marks do not count a UTF-8 byte order mark.
   const std::size_t offset = StartsWith(text, "\xEF\xBB\xBF") ? 3 : 0;
   std::set<NodeKey> visited;
-  if (auto mark = FindUnterminatedQuote(documents[0], text, offset, visited)) {
+  if (auto mark = FindUnterminatedQuote(first, text, offset, visited)) {
     scope.Report(*mark,
                  "invalid YAML: quoted string has no closing quote, so it runs to the end of "
                  "the file");
     return std::nullopt;
   }
 
-  for (std::size_t i = 1; i < documents.size(); ++i) {
-    if (documents[i].IsNull()) continue;
-    scope.Report(documents[i].Mark(),
+  for (const YAML::Mark& mark : scanner.later_content) {
+    scope.Report(mark,
                  "a file holds one YAML document; remove the \"---\" line and merge this "
                  "document into the first");
   }
-  return documents[0];
+  return first;
 }
 
 void DuplicateKeyChecker::Check(const YAML::Node& node, const Scope& scope) {

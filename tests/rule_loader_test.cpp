@@ -385,6 +385,12 @@ TEST_SUITE("rule_loader") {
     });
   }
 
+  TEST_CASE("input that made yaml-cpp loop is rejected") {
+    // yaml-cpp 0.7's LoadAll never returned for this input (found by fuzzing).
+    CHECK(RuleFileProblems(",unes\n:\n d\n") ==
+          std::vector<std::string>{"hosts.yaml:1:1: missing required key \"rules\""});
+  }
+
   TEST_CASE("sql must be a query") {
     const auto rule_with_sql = [](const std::string& sql) {
       return "rules:\n"
