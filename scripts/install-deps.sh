@@ -9,6 +9,10 @@ packages=(
   # libraries
   libpqxx-dev libcpp-httplib-dev prometheus-cpp-dev libyaml-cpp-dev libfmt-dev doctest-dev
   zlib1g-dev
+  # bcrypt for basic auth (libxcrypt), and certificates for the TLS tests
+  libcrypt-dev openssl
+  # the fuzz targets (scripts/fuzz.sh)
+  clang-14 libclang-rt-14-dev
   # demo database and database tests
   postgresql-15 postgresql-client-15
   # promtool, for checking the exposition in tests

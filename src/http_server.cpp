@@ -70,6 +70,14 @@ const char* kLandingPage = R"(<!DOCTYPE html>
 </html>
 )";
 
+// Creates an HTTPS server when a certificate is configured. Whether the files loaded is
+// checked in Bind(), where a failure can be reported as a ListenError.
+std::unique_ptr<httplib::Server> MakeServer(const HttpServerOptions& options) {
+  if (options.tls_cert_file.empty()) return std::make_unique<httplib::Server>();
+  return std::make_unique<httplib::SSLServer>(options.tls_cert_file.c_str(),
+                                              options.tls_key_file.c_str());
+}
+
 std::string EscapeHtml(const std::string& text) {
   std::string out;
   for (const char c : text) {
@@ -144,7 +152,7 @@ HttpServer::HttpServer(HttpServerOptions options, SnapshotSource snapshot, Healt
       snapshot_(std::move(snapshot)),
       healthy_(std::move(healthy)),
       logger_(std::move(logger)),
-      server_(std::make_unique<httplib::Server>()) {
+      server_(MakeServer(options_)) {
   const auto threads = static_cast<size_t>(std::max(2, options_.worker_threads));
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_socket_options(SetSocketOptions);
@@ -160,14 +168,24 @@ HttpServer::~HttpServer() { Stop(); }
 void HttpServer::Route() {
   // Runs before routing, for every method: the read-only endpoints take GET and HEAD
   // only, the reload endpoint POST only, and a request with very many headers is turned
-  // away before any handler.
+  // away before any handler. Credentials are checked before the method, so a client
+  // without them learns nothing about the endpoints.
   server_->set_pre_routing_handler(
-      [](const httplib::Request& request, httplib::Response& response) {
+      [this](const httplib::Request& request, httplib::Response& response) {
         if (request.headers.size() > kMaxRequestHeaders) {
           response.status = 431;
           response.set_content(fmt::format("too many request headers: at most {}\n",
                                            kMaxRequestHeaders),
                                "text/plain; charset=utf-8");
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        if (options_.authorize && !options_.authorize(request.get_header_value("Authorization"))) {
+          response.status = 401;
+          response.set_header("WWW-Authenticate", R"(Basic realm="koji_exporter")");
+          response.set_content("unauthorized: this exporter requires HTTP basic auth\n",
+                               "text/plain; charset=utf-8");
+          logger_.Debug("request unauthorized",
+                        {{"path", request.path}, {"remote_addr", request.remote_addr}});
           return httplib::Server::HandlerResponse::Handled;
         }
         const bool reload_path = request.path == kReloadPath;
@@ -246,6 +264,12 @@ void HttpServer::Bind() {
     throw ListenError(fmt::format(
         "invalid listen address \"{}\": use host:port, :port or [ipv6]:port",
         options_.listen_address));
+  }
+  if (!server_->is_valid()) {
+    throw ListenError(fmt::format(
+        "could not load TLS certificate \"{}\" and key \"{}\": both must be PEM files and the "
+        "key must match the certificate",
+        options_.tls_cert_file, options_.tls_key_file));
   }
   bool bound = false;
   if (address.port == 0) {

@@ -5,6 +5,8 @@
 #include <iostream>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -18,6 +20,7 @@
 #include "koji_exporter/rule_loader.hpp"
 #include "koji_exporter/reloader.hpp"
 #include "koji_exporter/version.hpp"
+#include "koji_exporter/web_config.hpp"
 
 namespace koji_exporter {
 namespace {
@@ -32,6 +35,8 @@ flags:
   --config.check                validate the configuration and rule files, then exit 0 or 1
   --web.listen-address=ADDR     address to serve on, overriding web.listen_address
                                 (host:port, :port or [ipv6]:port; default :19716)
+  --web.config.file=PATH        web configuration for TLS and basic auth, in the
+                                Prometheus exporter-toolkit format (default: none)
   --web.max-threads=N           HTTP worker threads; each keep-alive scraper holds one
                                 (default 16)
   --log.level=LEVEL             debug, info, warn or error (default info)
@@ -40,7 +45,8 @@ flags:
   --help                        print this text and exit
 
 SIGHUP or POST /-/reload reloads the main file and the rule files; a bad file is
-reported and the running configuration stays. SIGINT or SIGTERM stops the exporter.
+reported and the running configuration stays. The web configuration is read only at
+startup. SIGINT or SIGTERM stops the exporter.
 
 The database is database.dsn in the main file; without it the standard libpq variables
 (PGHOST, PGDATABASE, PGSERVICE, ...) are used. The password comes from
@@ -51,6 +57,7 @@ struct Flags {
   std::string config_file = "koji_exporter.yaml";
   bool config_check = false;
   std::string listen_address;
+  std::string web_config_file;
   int max_threads = 16;
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kLogfmt;
@@ -95,6 +102,8 @@ Flags ParseFlags(int argc, char** argv) {
       flags.config_file = take_value();
     } else if (arg == "--web.listen-address") {
       flags.listen_address = take_value();
+    } else if (arg == "--web.config.file") {
+      flags.web_config_file = take_value();
     } else if (arg == "--web.max-threads") {
       const std::string text = take_value();
       char* end = nullptr;
@@ -182,6 +191,25 @@ void ExitOnSecondStopSignal(const sigset_t& signals, const Logger& logger) {
   }).detach();
 }
 
+// Loads --web.config.file if given; an empty WebConfig means plain HTTP without passwords.
+// Prints the problems and returns std::nullopt when the file cannot be used.
+std::optional<WebConfig> LoadWebConfigFlag(const Flags& flags) {
+  if (flags.web_config_file.empty()) return WebConfig{};
+  try {
+    return LoadWebConfig(flags.web_config_file);
+  } catch (const ConfigError& error) {
+    for (const auto& problem : error.problems()) std::cerr << problem << '\n';
+    std::cerr << fmt::format("koji_exporter: web configuration \"{}\" has {} problem(s)\n",
+                             flags.web_config_file, error.problems().size());
+    return std::nullopt;
+  }
+}
+
+std::string DescribeWebConfig(const WebConfig& web) {
+  return fmt::format("{}, {} basic auth user(s)", web.UsesTls() ? "TLS" : "no TLS",
+                     web.basic_auth_users.size());
+}
+
 int Run(const Flags& flags) {
   const Logger logger(flags.log_level, flags.log_format);
 
@@ -209,9 +237,15 @@ int Run(const Flags& flags) {
     return kExitFailure;
   }
 
+  const std::optional<WebConfig> web = LoadWebConfigFlag(flags);
+  if (!web) return kExitFailure;
+
   if (flags.config_check) {
     std::cout << fmt::format("{}: ok ({} rule files, {} rules, {} metrics)\n", flags.config_file,
                              config.rule_files.size(), config.rules.size(), CountMetrics(config));
+    if (!flags.web_config_file.empty()) {
+      std::cout << fmt::format("{}: ok ({})\n", flags.web_config_file, DescribeWebConfig(*web));
+    }
     return 0;
   }
   if (config.database.dsn.empty() && !LibpqEnvironmentNamesDatabase()) {
@@ -232,6 +266,14 @@ int Run(const Flags& flags) {
       flags.listen_address.empty() ? config.listen_address : flags.listen_address;
   http_options.worker_threads = flags.max_threads;
   http_options.version_text = fmt::format("Version {}, revision {}.", Version(), Revision());
+  http_options.tls_cert_file = web->tls_cert_file;
+  http_options.tls_key_file = web->tls_key_file;
+  if (!web->basic_auth_users.empty()) {
+    auto basic_auth = std::make_shared<const BasicAuth>(web->basic_auth_users);
+    http_options.authorize = [basic_auth](const std::string& authorization) {
+      return basic_auth->Check(authorization);
+    };
+  }
   HttpServer http(
       http_options, [&registry] { return registry.Current(); },
       [&reloader] { return reloader.Healthy(); }, logger);
@@ -261,7 +303,9 @@ int Run(const Flags& flags) {
   reloader.Start();
   http.Start();
   logger.Info("listening", {{"address", http_options.listen_address},
-                            {"port", std::to_string(http.port())}});
+                            {"port", std::to_string(http.port())},
+                            {"tls", web->UsesTls() ? "true" : "false"},
+                            {"basic_auth_users", std::to_string(web->basic_auth_users.size())}});
 
   const int signal = WaitForStopSignal(stop_signals, [&] {
     logger.Info("configuration reload requested", {{"signal", "SIGHUP"}});

@@ -43,9 +43,16 @@ struct HttpServerOptions {
   std::chrono::seconds write_timeout{10};
   /// Text shown on the landing page, e.g. "koji_exporter 0.1.0 (revision abc)".
   std::string version_text;
+  /// PEM certificate and private key files; when both are set, the server speaks HTTPS only.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  /// Called with the Authorization header value ("" when absent) of every request; when
+  /// set, a request it rejects gets 401 with a Basic challenge. Must be thread-safe.
+  std::function<bool(const std::string& authorization)> authorize;
 };
 
-/// Raised when the server cannot listen: invalid address or port already in use.
+/// Raised when the server cannot listen: invalid address, port already in use, or a TLS
+/// certificate or key that cannot be loaded.
 class ListenError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -68,7 +75,8 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   /// Binds the listen socket without sharing the port (no SO_REUSEPORT), so a second
-  /// instance on the same port fails here. Throws ListenError.
+  /// instance on the same port fails here. Throws ListenError, also when the TLS
+  /// certificate or key could not be loaded.
   void Bind();
   /// Port actually bound; valid after Bind().
   int port() const { return port_; }

@@ -60,6 +60,13 @@ int WaitForExit(pid_t pid, std::chrono::milliseconds limit) {
   return -1;
 }
 
+httplib::Client MakeClient(const ClientOptions& options, int port) {
+  httplib::Client client(fmt::format("{}://127.0.0.1:{}", options.https ? "https" : "http", port));
+  client.enable_server_certificate_verification(false);
+  if (!options.user.empty()) client.set_basic_auth(options.user, options.password);
+  return client;
+}
+
 }  // namespace
 
 TempDir::TempDir() {
@@ -128,7 +135,7 @@ ExporterProcess::~ExporterProcess() {
 }
 
 std::string ExporterProcess::Get(const std::string& path, int* status) const {
-  httplib::Client client("127.0.0.1", port_);
+  httplib::Client client = MakeClient(client_options_, port_);
   client.set_connection_timeout(5);
   client.set_read_timeout(10);
   auto result = client.Get(path.c_str());
@@ -137,7 +144,7 @@ std::string ExporterProcess::Get(const std::string& path, int* status) const {
 }
 
 std::string ExporterProcess::Post(const std::string& path, int* status) const {
-  httplib::Client client("127.0.0.1", port_);
+  httplib::Client client = MakeClient(client_options_, port_);
   client.set_connection_timeout(5);
   client.set_read_timeout(30);
   auto result = client.Post(path.c_str(), "", "text/plain");

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace koji_exporter::testing {
@@ -33,6 +34,15 @@ class TempDir {
   std::string path_;
 };
 
+/// How Get() and Post() reach the exporter: plain HTTP without credentials by default.
+struct ClientOptions {
+  /// HTTPS without certificate verification, for the tests' self-signed certificates.
+  bool https = false;
+  /// Basic auth credentials; none are sent while `user` is empty.
+  std::string user;
+  std::string password;
+};
+
 /// A running exporter listening on an ephemeral port of 127.0.0.1.
 class ExporterProcess {
  public:
@@ -46,6 +56,8 @@ class ExporterProcess {
   ExporterProcess& operator=(const ExporterProcess&) = delete;
 
   int port() const { return port_; }
+  /// Sets how later Get() and Post() calls connect.
+  void SetClientOptions(ClientOptions options) { client_options_ = std::move(options); }
   pid_t pid() const { return pid_; }
   /// POSTs an empty body to `path` and returns the response body; "" with status 0 when
   /// the request failed.
@@ -66,6 +78,7 @@ class ExporterProcess {
   pid_t pid_ = -1;
   std::string log_path_;
   int port_ = 0;
+  ClientOptions client_options_;
 };
 
 }  // namespace koji_exporter::testing
