@@ -425,8 +425,13 @@ TEST_SUITE("exporter reload") {
       for (int i = 0; i < count; ++i) {
         if (switch_sessions) directory.Write("koji_exporter.yaml", i % 2 == 0 ? main_b : main_a);
         int status = 0;
-        exporter.Post("/-/reload", &status);
-        REQUIRE(status == 200);
+        const std::string body = exporter.Post("/-/reload", &status);
+        if (status != 200) {
+          const std::string log = exporter.Log();
+          FAIL("reload " << i << " returned status " << status << " with \"" << body
+                         << "\"; exporter log ends with:\n"
+                         << log.substr(log.size() > 3000 ? log.size() - 3000 : 0));
+        }
       }
     };
     reload_times(50, true);
