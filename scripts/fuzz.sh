@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang, ASan and UBSan into build-fuzz/ (or
 # $FUZZ_BUILD_DIR) and runs each for SECONDS (default 60) on a copy of its checked-in corpus
-# in tests/fuzz/corpus/. A crash stops the run with the input that caused it saved in the
-# build directory; turn that input into a regression test and add it to the corpus.
+# in tests/fuzz/corpus/. A crash stops the run and saves the input that caused it in the
+# build directory. Turn that input into a regression test and add it to the corpus.
 #
 #   scripts/fuzz.sh [SECONDS]
 set -euo pipefail

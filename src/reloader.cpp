@@ -81,7 +81,7 @@ std::string Reloader::Reload() {
   if (same_sessions) {
     CurrentScheduler()->Reconfigure(config_.rules);
   } else {
-    // The old scheduler stops first, so the database never sees both sets of sessions.
+    // The old scheduler stops first, so the database never has both sets of sessions open.
     CurrentScheduler()->Stop();
     std::shared_ptr<Scheduler> replacement = NewScheduler();
     replacement->Start();

@@ -9,7 +9,7 @@ namespace {
 
 // First delay of a kSoon retry; it doubles with each further failure.
 constexpr std::chrono::milliseconds kFirstSoonDelay{1000};
-// Longest backoff of a kBackOff retry, in intervals.
+// Maximum backoff of a kBackOff retry, in intervals.
 constexpr int kMaxBackOffIntervals = 8;
 
 bool StartsWith(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }

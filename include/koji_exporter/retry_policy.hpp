@@ -7,11 +7,11 @@
 
 namespace koji_exporter {
 
-/// How a failed run is retried.
+/// Retry strategy for a failed run.
 enum class RetryClass {
-  /// The fault usually passes within seconds (the session was cut, a hot standby cancelled
-  /// the query for a recovery conflict, the server is starting or full): retry after a
-  /// short delay that doubles with each failure, up to the rule's interval.
+  /// A fault that usually passes within seconds: the session was cut, a hot standby
+  /// cancelled the query for a recovery conflict, or the server is starting or full. The
+  /// retry comes after a short delay that doubles with each failure, up to the interval.
   kSoon,
   /// The fault needs a change somewhere (syntax error, missing table, statement or lock
   /// timeout, unusable result): retry at the interval, doubling with each failure up to 8 intervals, so a

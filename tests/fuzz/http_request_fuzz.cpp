@@ -1,6 +1,6 @@
 // libFuzzer target for the HTTP request path: each input is sent as raw bytes to a real
-// HttpServer on 127.0.0.1 and the server must answer or close, never crash or hang; a
-// well-formed request for /healthz afterwards must still get 200.
+// HttpServer on 127.0.0.1, which must respond or close the connection, never crash or
+// hang. A well-formed request for /healthz afterwards must still get 200.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
