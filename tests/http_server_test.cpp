@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "koji_exporter/exposition.hpp"
@@ -168,6 +169,34 @@ TEST_SUITE("http_server") {
     auto health = test.Client().Get("/healthz");
     REQUIRE(health);
     CHECK(health->status == 200);
+  }
+
+  TEST_CASE("healthz answers while scrapers load metrics") {
+    // Six threads with keep-alive connections each fetch /metrics 100 times; meanwhile a
+    // separate client checks /healthz 20 times. The pool has 16 threads, so the six
+    // scrapers never occupy all of them.
+    TestServer test;
+    std::atomic<int> scrapes{0};
+    std::vector<std::thread> scrapers;
+    for (int i = 0; i < 6; ++i) {
+      scrapers.emplace_back([&test, &scrapes] {
+        httplib::Client client("127.0.0.1", test.server->port());
+        client.set_keep_alive(true);
+        client.set_read_timeout(5);
+        for (int request = 0; request < 100; ++request) {
+          auto result = client.Get("/metrics", {{"Accept-Encoding", "gzip"}});
+          if (result && result->status == 200) ++scrapes;
+        }
+      });
+    }
+    int healthy = 0;
+    for (int check = 0; check < 20; ++check) {
+      auto result = test.Client().Get("/healthz");
+      if (result && result->status == 200) ++healthy;
+    }
+    for (auto& scraper : scrapers) scraper.join();
+    CHECK(healthy == 20);
+    CHECK(scrapes == 600);
   }
 
   TEST_CASE("a port in use is refused instead of shared") {
