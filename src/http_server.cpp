@@ -201,6 +201,13 @@ void HttpServer::Route() {
                                "text/plain; charset=utf-8");
           return httplib::Server::HandlerResponse::Handled;
         }
+        if (reload_path) {
+          // Handled here, before routing, because cpp-httplib would first read a request
+          // body, and `curl -X POST` sends no Content-Length: it would wait for the client
+          // to close the connection. The reload needs no body.
+          HandleReload(request, response);
+          return httplib::Server::HandlerResponse::Handled;
+        }
         return httplib::Server::HandlerResponse::Unhandled;
       });
 
@@ -226,25 +233,6 @@ void HttpServer::Route() {
     }
   });
 
-  server_->Post(kReloadPath, [this](const httplib::Request& request, httplib::Response& response) {
-    if (!reload_) {
-      response.status = 404;
-      response.set_content("configuration reload is not enabled\n", "text/plain; charset=utf-8");
-      return;
-    }
-    logger_.Info("configuration reload requested", {{"remote_addr", request.remote_addr}});
-    const std::string problems = reload_();
-    if (problems.empty()) {
-      response.set_content("configuration reloaded\n", "text/plain; charset=utf-8");
-    } else {
-      response.status = 500;
-      response.set_content(
-          fmt::format("configuration reload failed; the old configuration stays in force:\n{}\n",
-                      problems),
-          "text/plain; charset=utf-8");
-    }
-  });
-
   server_->Get("/", [this](const httplib::Request&, httplib::Response& response) {
     response.set_content(fmt::format(kLandingPage, EscapeHtml(options_.version_text)),
                          "text/html; charset=utf-8");
@@ -256,6 +244,25 @@ void HttpServer::Route() {
                            "text/plain; charset=utf-8");
     }
   });
+}
+
+void HttpServer::HandleReload(const httplib::Request& request, httplib::Response& response) {
+  if (!reload_) {
+    response.status = 404;
+    response.set_content("configuration reload is not enabled\n", "text/plain; charset=utf-8");
+    return;
+  }
+  logger_.Info("configuration reload requested", {{"remote_addr", request.remote_addr}});
+  const std::string problems = reload_();
+  if (problems.empty()) {
+    response.set_content("configuration reloaded\n", "text/plain; charset=utf-8");
+  } else {
+    response.status = 500;
+    response.set_content(
+        fmt::format("configuration reload failed; the old configuration stays in force:\n{}\n",
+                    problems),
+        "text/plain; charset=utf-8");
+  }
 }
 
 void HttpServer::Bind() {

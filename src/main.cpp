@@ -144,8 +144,10 @@ bool LibpqEnvironmentNamesDatabase() {
 }
 
 // Blocks the stop signals in every thread started afterwards, so only sigwait() in
-// main() receives them.
+// main() receives them. Also ignores SIGPIPE: a write to a socket that the peer or an
+// interrupted query closed must fail with EPIPE, not end the process.
 sigset_t BlockStopSignals() {
+  std::signal(SIGPIPE, SIG_IGN);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

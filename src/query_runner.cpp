@@ -40,6 +40,8 @@ const char* QueryFailureName(QueryFailure failure) {
       return "timeout";
     case QueryFailure::kSql:
       return "sql";
+    case QueryFailure::kInterrupted:
+      return "interrupted";
   }
   return "sql";
 }
@@ -126,7 +128,7 @@ QueryResult QueryRunner::Run(const Rule& rule) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (interrupted_) {
-      throw QueryError(QueryFailure::kConnection, "", "the exporter is stopping");
+      throw QueryError(QueryFailure::kInterrupted, "", "the exporter is stopping");
     }
     deadline_ = Clock::now() + client_deadline;
     deadline_passed_ = false;
@@ -149,7 +151,7 @@ QueryResult QueryRunner::Run(const Rule& rule) {
     if (error.failure() != QueryFailure::kConnection) throw;
     std::lock_guard<std::mutex> lock(mutex_);
     if (interrupted_) {
-      throw QueryError(QueryFailure::kConnection, "", "the exporter is stopping");
+      throw QueryError(QueryFailure::kInterrupted, "", "the exporter is stopping");
     }
     if (deadline_passed_) {
       throw QueryError(

@@ -59,6 +59,12 @@ RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
                                         {"rows", std::to_string(report.rows)}});
     return report;
   } catch (const QueryError& error) {
+    if (error.failure() == QueryFailure::kInterrupted) {
+      // The exporter is stopping or replacing its sessions: the run says nothing about
+      // the database or the rule, so it is neither recorded nor logged.
+      report.failure_reason = QueryFailureName(error.failure());
+      return report;
+    }
     registry.SetDatabaseUp(error.failure() != QueryFailure::kConnection, error.what());
     report.duration = Clock::now() - started;
     report.finished = std::chrono::system_clock::now();

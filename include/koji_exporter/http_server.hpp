@@ -14,6 +14,8 @@
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace koji_exporter {
@@ -89,6 +91,7 @@ class HttpServer {
 
  private:
   void Route();
+  void HandleReload(const httplib::Request& request, httplib::Response& response);
 
   HttpServerOptions options_;
   SnapshotSource snapshot_;

@@ -17,10 +17,11 @@
 namespace koji_exporter {
 
 /// Why a run failed: the session broke or could not be opened, the statement timed out,
-/// or the server rejected the statement.
-enum class QueryFailure { kConnection, kTimeout, kSql };
+/// the server rejected the statement, or Interrupt() ended the run because the exporter is
+/// stopping or replacing its sessions.
+enum class QueryFailure { kConnection, kTimeout, kSql, kInterrupted };
 
-/// Returns "connection", "timeout" or "sql".
+/// Returns "connection", "timeout", "sql" or "interrupted".
 const char* QueryFailureName(QueryFailure failure);
 
 /// Raised by QueryRunner::Run. what() is a one-line message without the password or SQL.
@@ -60,7 +61,7 @@ class QueryRunner {
   QueryResult Run(const Rule& rule);
 
   /// Ends a run in progress at once by closing the session's socket, and makes every
-  /// later Run() fail at once with QueryFailure::kConnection; for shutting down. The
+  /// later Run() fail at once with QueryFailure::kInterrupted; for shutting down. The
   /// server stops the abandoned statement at the latest at its statement_timeout.
   void Interrupt();
 

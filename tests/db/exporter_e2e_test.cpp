@@ -367,6 +367,16 @@ TEST_SUITE("exporter reload") {
     CHECK(metrics.find("\ntest_first 10\n") != std::string::npos);
     CHECK(metrics.find("test_second") == std::string::npos);
     CHECK(metrics.find("koji_exporter_config_last_reload_successful 1\n") != std::string::npos);
+
+    // `curl -X POST` sends no Content-Length; the reload must not wait for a body.
+    const std::string output = directory.path() + "/curl.out";
+    CHECK(std::system(fmt::format("curl -s -m 5 -X POST http://127.0.0.1:{}/-/reload > '{}'",
+                                  exporter.port(), output)
+                          .c_str()) == 0);
+    std::ifstream curl_output(output);
+    std::string line;
+    std::getline(curl_output, line);
+    CHECK(line == "configuration reloaded");
     CHECK(exporter.Stop(SIGTERM) == 0);
   }
 

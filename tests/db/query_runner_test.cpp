@@ -247,7 +247,7 @@ TEST_SUITE("query_runner") {
     runner.Interrupt();
     worker.join();
 
-    CHECK(error.failure() == QueryFailure::kConnection);
+    CHECK(error.failure() == QueryFailure::kInterrupted);
     CHECK(std::string(error.what()) == "the exporter is stopping");
     const QueryError later = RunExpectingError(runner, SqlRule("SELECT 1 AS one"));
     CHECK(std::string(later.what()) == "the exporter is stopping");
