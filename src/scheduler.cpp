@@ -106,7 +106,12 @@ void Scheduler::Start() {
   for (auto& slot : slots_) slot->next_due = now;
   for (int i = 0; i < worker_count_; ++i) {
     runners_.push_back(std::make_unique<QueryRunner>(conninfo_));
-    workers_.emplace_back([this, i] { WorkerLoop(*runners_[i], i); });
+  }
+  // All runners exist before the first worker starts: a worker that looked its runner up
+  // in runners_ while a later push_back reallocated the vector would read freed memory.
+  for (int i = 0; i < worker_count_; ++i) {
+    QueryRunner* runner = runners_[i].get();
+    workers_.emplace_back([this, runner, i] { WorkerLoop(*runner, i); });
   }
 }
 
