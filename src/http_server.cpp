@@ -287,7 +287,7 @@ void HttpServer::Bind() {
     bound = port_ > 0;
   } else {
     bound = server_->bind_to_port(address.host, address.port);
-    // ":port" asks for every address; on a host without IPv6, "::" cannot be bound, so
+    // ":port" requests every address; on a host without IPv6, "::" cannot be bound, so
     // fall back to every IPv4 address.
     if (!bound && options_.listen_address.front() == ':') {
       bound = server_->bind_to_port("0.0.0.0", address.port);

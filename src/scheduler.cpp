@@ -60,8 +60,8 @@ RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
     return report;
   } catch (const QueryError& error) {
     if (error.failure() == QueryFailure::kInterrupted) {
-      // The exporter is stopping or replacing its sessions: the run says nothing about
-      // the database or the rule, so it is neither recorded nor logged.
+      // The exporter is stopping or replacing its sessions, so the outcome reflects
+      // neither the database nor the rule and is neither recorded nor logged.
       report.failure_reason = QueryFailureName(error.failure());
       return report;
     }

@@ -228,7 +228,7 @@ TEST_SUITE("web_config") {
     const BasicAuth auth({{"prometheus", BcryptHash("s3cret:with colon")},
                           {"grafana", BcryptHash("other")}});
     CHECK(auth.Check(BasicHeader("prometheus", "s3cret:with colon")));
-    // The second check is answered from the cache of verified passwords.
+    // The second check is served from the cache of verified passwords.
     CHECK(auth.Check(BasicHeader("prometheus", "s3cret:with colon")));
     CHECK(auth.Check(BasicHeader("grafana", "other")));
     CHECK(auth.Check("basic " + BasicHeader("grafana", "other").substr(6)));

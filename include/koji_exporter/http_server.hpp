@@ -30,8 +30,8 @@ struct ListenAddress {
   int port = 0;
 };
 
-/// Parses "host:port", ":port" (every address) or "[v6 address]:port"; port 0 asks the
-/// kernel for a free port. Returns false for anything else.
+/// Parses "host:port", ":port" (every address) or "[v6 address]:port"; port 0 lets the
+/// kernel pick a free port. Returns false for anything else.
 bool ParseListenAddress(const std::string& text, ListenAddress* address);
 
 struct HttpServerOptions {

@@ -22,7 +22,7 @@ struct SourceMark {
 /// cannot flood Prometheus with millions.
 inline constexpr std::size_t kDefaultMaxSeries = 50000;
 
-/// Longest label value exported, in bytes; longer values are cut at a UTF-8 character
+/// Maximum label value length exported, in bytes; longer values are cut at a UTF-8 character
 /// boundary. Koji's own names are far shorter.
 inline constexpr std::size_t kMaxLabelValueBytes = 1024;
 

@@ -41,7 +41,7 @@ class Scheduler {
   void Stop();
 
   /// Switches to the rules of a reloaded configuration, keeping the sessions. A rule
-  /// whose fingerprint is unchanged keeps its schedule; a new or changed rule runs at once,
+  /// whose fingerprint is unchanged keeps its schedule. A new or changed rule runs at once,
   /// but never while its old definition is still running.
   void Reconfigure(std::vector<Rule> rules);
 

@@ -91,7 +91,7 @@ TEST_SUITE("query_runner") {
     CHECK(result.rows[0][0] == std::optional<std::string>("on"));
     CHECK(result.rows[0][1] == std::optional<std::string>("1500ms"));
 
-    // SET LOCAL ended with the rule's transaction: the next rule sees its own value.
+    // SET LOCAL ended with the rule's transaction: the next rule gets its own value.
     const QueryResult next = runner.Run(SqlRule(
         "SELECT current_setting('statement_timeout') AS timeout", std::chrono::seconds(7)));
     CHECK(next.rows[0][0] == std::optional<std::string>("7s"));

@@ -1,4 +1,4 @@
-// The scheduler against a real PostgreSQL: a slow rule holds one session while the
+// The scheduler against a real PostgreSQL: a slow rule occupies one session while the
 // other rules keep running on the rest, and a rule's failure keeps its last good values.
 #include <doctest/doctest.h>
 
@@ -69,7 +69,7 @@ TEST_SUITE("scheduler") {
     Scheduler scheduler(rules, 2, database.Conninfo(), registry, QuietLogger());
     scheduler.Start();
 
-    // The slow rule holds its session until its 2 s statement timeout; meanwhile the fast
+    // The slow rule occupies its session until its 2 s statement timeout; meanwhile the fast
     // rule, due every 100 ms, runs on the other session many times over.
     CHECK(WaitForValue(registry, "koji_exporter_query_errors_total{query=\"slow\"}", 1) == 1);
     CHECK(SeriesValue(registry, "koji_exporter_query_runs_total{query=\"fast\"}") >= 3);
