@@ -1,6 +1,7 @@
 // Wires cpp-httplib 0.11 to the snapshot: routes, worker pool, socket options.
 #include "koji_exporter/http_server.hpp"
 
+#include <fmt/format.h>
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -9,8 +10,7 @@
 #include <cctype>
 #include <cstdlib>
 
-#include <fmt/format.h>
-
+#include "connection_pool.hpp"
 #include "koji_exporter/exposition.hpp"
 
 namespace koji_exporter {
@@ -153,8 +153,12 @@ HttpServer::HttpServer(HttpServerOptions options, SnapshotSource snapshot, Healt
       healthy_(std::move(healthy)),
       logger_(std::move(logger)),
       server_(MakeServer(options_)) {
-  const auto threads = static_cast<size_t>(std::max(2, options_.worker_threads));
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  ConnectionLimits limits;
+  limits.threads = static_cast<std::size_t>(std::max(2, options_.worker_threads));
+  limits.connection_deadline = options_.connection_deadline;
+  limits.shutdown_grace = options_.shutdown_grace;
+  // Called when serving starts, after Bind() has set the port.
+  server_->new_task_queue = [this, limits] { return new ConnectionPool(port_, limits, logger_); };
   server_->set_socket_options(SetSocketOptions);
   server_->set_keep_alive_timeout(options_.keep_alive_timeout.count());
   server_->set_read_timeout(options_.read_timeout);
@@ -174,9 +178,9 @@ void HttpServer::Route() {
       [this](const httplib::Request& request, httplib::Response& response) {
         if (request.headers.size() > kMaxRequestHeaders) {
           response.status = 431;
-          response.set_content(fmt::format("too many request headers: at most {}\n",
-                                           kMaxRequestHeaders),
-                               "text/plain; charset=utf-8");
+          response.set_content(
+              fmt::format("too many request headers: at most {}\n", kMaxRequestHeaders),
+              "text/plain; charset=utf-8");
           return httplib::Server::HandlerResponse::Handled;
         }
         if (options_.authorize && !options_.authorize(request.get_header_value("Authorization"))) {
@@ -189,9 +193,8 @@ void HttpServer::Route() {
           return httplib::Server::HandlerResponse::Handled;
         }
         const bool reload_path = request.path == kReloadPath;
-        const bool allowed = reload_path
-                                 ? request.method == "POST"
-                                 : request.method == "GET" || request.method == "HEAD";
+        const bool allowed = reload_path ? request.method == "POST"
+                                         : request.method == "GET" || request.method == "HEAD";
         if (!allowed) {
           const char* methods = reload_path ? "POST" : "GET or HEAD";
           response.status = 405;
@@ -228,8 +231,7 @@ void HttpServer::Route() {
       response.set_content("ok\n", "text/plain; charset=utf-8");
     } else {
       response.status = 503;
-      response.set_content("rule scheduler is not making progress\n",
-                           "text/plain; charset=utf-8");
+      response.set_content("rule scheduler is not making progress\n", "text/plain; charset=utf-8");
     }
   });
 
@@ -268,9 +270,9 @@ void HttpServer::HandleReload(const httplib::Request& request, httplib::Response
 void HttpServer::Bind() {
   ListenAddress address;
   if (!ParseListenAddress(options_.listen_address, &address)) {
-    throw ListenError(fmt::format(
-        "invalid listen address \"{}\": use host:port, :port or [ipv6]:port",
-        options_.listen_address));
+    throw ListenError(
+        fmt::format("invalid listen address \"{}\": use host:port, :port or [ipv6]:port",
+                    options_.listen_address));
   }
   if (!server_->is_valid()) {
     throw ListenError(fmt::format(

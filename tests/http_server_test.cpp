@@ -1,7 +1,8 @@
 // The HTTP server on an ephemeral loopback port: endpoints, gzip, brotli refusal,
 // keep-alive scrapers, and a port that is already taken.
-#include <doctest/doctest.h>
+#include "koji_exporter/http_server.hpp"
 
+#include <doctest/doctest.h>
 #include <httplib.h>
 
 #include <atomic>
@@ -10,7 +11,7 @@
 #include <vector>
 
 #include "koji_exporter/exposition.hpp"
-#include "koji_exporter/http_server.hpp"
+#include "support/trickling_client.hpp"
 
 namespace koji_exporter {
 namespace {
@@ -30,15 +31,19 @@ std::shared_ptr<const Snapshot> MakeSnapshot() {
 
 // A server on 127.0.0.1 with a random port, serving a fixed snapshot.
 struct TestServer {
-  explicit TestServer(int threads = 16) {
-    HttpServerOptions options;
-    options.listen_address = "127.0.0.1:0";
-    options.worker_threads = threads;
+  explicit TestServer(int threads = 16) : TestServer(MakeOptions(threads)) {}
+  explicit TestServer(HttpServerOptions options) {
     options.version_text = "Version test.";
     server = std::make_unique<HttpServer>(
         options, [this] { return snapshot; }, [this] { return healthy.load(); }, QuietLogger());
     server->Bind();
     server->Start();
+  }
+  static HttpServerOptions MakeOptions(int threads) {
+    HttpServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.worker_threads = threads;
+    return options;
   }
   httplib::Client Client() const {
     httplib::Client client("127.0.0.1", server->port());
@@ -171,6 +176,42 @@ TEST_SUITE("http_server") {
     CHECK(health->status == 200);
   }
 
+  TEST_CASE("trickling clients are closed at the deadline") {
+    // Both threads are taken by clients that send one byte every 100 ms; /healthz gets a
+    // thread once the deadline closes them. Without it they would hold both for 60 s.
+    HttpServerOptions options = TestServer::MakeOptions(2);
+    options.connection_deadline = std::chrono::seconds(1);
+    TestServer test(options);
+    testing::TricklingClient first(test.server->port());
+    testing::TricklingClient second(test.server->port());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+    auto health = test.Client().Get("/healthz");
+    REQUIRE(health);
+    CHECK(health->status == 200);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      if (first.ClosedByServer() && second.ClosedByServer()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(first.ClosedByServer());
+    CHECK(second.ClosedByServer());
+  }
+
+  TEST_CASE("stop closes connections after the grace") {
+    HttpServerOptions options = TestServer::MakeOptions(4);
+    options.shutdown_grace = std::chrono::milliseconds(200);
+    TestServer test(options);
+    testing::TricklingClient slow_client(test.server->port());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+    // Without the grace, Stop() would wait until the client gives up after 60 s.
+    test.server->Stop();
+    for (int attempt = 0; attempt < 50 && !slow_client.ClosedByServer(); ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(slow_client.ClosedByServer());
+  }
+
   TEST_CASE("healthz answers while scrapers load metrics") {
     // Six threads with keep-alive connections each fetch /metrics 100 times; meanwhile a
     // separate client checks /healthz 20 times. The pool has 16 threads, so the six
@@ -233,8 +274,8 @@ TEST_SUITE("http_server") {
     REQUIRE(ParseListenAddress("[::1]:9000", &address));
     CHECK(address.host == "::1");
     CHECK(address.port == 9000);
-    for (const char* bad : {"", ":", "19716", "host:", "host:65536", "::1:80", "[::1:80",
-                            "host:12a", "host:-1"}) {
+    for (const char* bad :
+         {"", ":", "19716", "host:", "host:65536", "::1:80", "[::1:80", "host:12a", "host:-1"}) {
       CAPTURE(bad);
       CHECK_FALSE(ParseListenAddress(bad, &address));
     }

@@ -16,7 +16,7 @@ namespace httplib {
 class Server;
 struct Request;
 struct Response;
-}
+}  // namespace httplib
 
 namespace koji_exporter {
 
@@ -41,8 +41,15 @@ struct HttpServerOptions {
   int worker_threads = 16;
   /// Time an idle keep-alive connection may occupy its thread.
   std::chrono::seconds keep_alive_timeout{5};
+  /// Limits on each single read or write of a request or response.
   std::chrono::seconds read_timeout{10};
   std::chrono::seconds write_timeout{10};
+  /// Longest time one connection may stay open, so a client that sends or reads one
+  /// byte at a time cannot hold a thread for long.
+  std::chrono::milliseconds connection_deadline{std::chrono::seconds(60)};
+  /// Time the responses in flight get to finish when the server stops; connections
+  /// still open then are closed.
+  std::chrono::milliseconds shutdown_grace{std::chrono::seconds(5)};
   /// Text shown on the landing page, e.g. "koji_exporter 0.1.0 (revision abc)".
   std::string version_text;
   /// PEM certificate and private key files; when both are set, the server speaks HTTPS only.
@@ -86,7 +93,8 @@ class HttpServer {
   void SetReloadHandler(ReloadHandler reload) { reload_ = std::move(reload); }
   /// Serves on a background thread until Stop().
   void Start();
-  /// Stops accepting and joins the serving thread.
+  /// Stops accepting, lets the responses in flight finish within the shutdown grace,
+  /// and joins the serving thread.
   void Stop();
 
  private:

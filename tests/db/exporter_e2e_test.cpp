@@ -1,7 +1,8 @@
 // The koji_exporter binary end to end: configuration check, scheduled rules against a
 // real database, /metrics, /healthz, failure isolation, secrets and shutdown.
 #include <doctest/doctest.h>
-
+#include <fmt/format.h>
+#include <httplib.h>
 #include <signal.h>
 
 #include <chrono>
@@ -10,11 +11,9 @@
 #include <fstream>
 #include <thread>
 
-#include <fmt/format.h>
-#include <httplib.h>
-
 #include "db/exporter_process.hpp"
 #include "db/test_database.hpp"
+#include "support/trickling_client.hpp"
 
 namespace koji_exporter {
 namespace {
@@ -23,6 +22,7 @@ using testing::ExporterProcess;
 using testing::RunExporter;
 using testing::TempDir;
 using testing::TestDatabase;
+using testing::TricklingClient;
 
 constexpr const char* kRules = R"(rules:
   - name: builders
@@ -82,7 +82,8 @@ TEST_SUITE("exporter end to end") {
         value: v
         lables: [host]
 )");
-    const std::string config = directory.Write("koji_exporter.yaml", "rule_files: [\"rules/*.yaml\"]\n");
+    const std::string config =
+        directory.Write("koji_exporter.yaml", "rule_files: [\"rules/*.yaml\"]\n");
     const auto result = RunExporter({"--config.file=" + config, "--config.check"});
     CHECK(result.exit_code == 1);
     CHECK(result.output.find("bad.yaml:5:") != std::string::npos);
@@ -98,7 +99,7 @@ TEST_SUITE("exporter end to end") {
     auto result = RunExporter({"--config.file=" + bad_dsn, "--config.check"});
     CHECK(result.exit_code == 1);
     CHECK(result.output.find(bad_dsn + ": database: invalid database dsn: invalid connection "
-                             "option \"hostt\"") != std::string::npos);
+                                       "option \"hostt\"") != std::string::npos);
 
     const std::string missing_password = directory.Write(
         "missing_password.yaml",
@@ -114,8 +115,9 @@ TEST_SUITE("exporter end to end") {
   TEST_CASE("unknown flags exit 2 with a hint") {
     const auto result = RunExporter({"--no-such-flag"});
     CHECK(result.exit_code == 2);
-    CHECK(result.output ==
-          "koji_exporter: unknown flag \"--no-such-flag\"\nrun koji_exporter --help for the flags\n");
+    CHECK(
+        result.output ==
+        "koji_exporter: unknown flag \"--no-such-flag\"\nrun koji_exporter --help for the flags\n");
   }
 
   TEST_CASE("rules are served and a failing rule does not block the others") {
@@ -127,7 +129,8 @@ TEST_SUITE("exporter end to end") {
     directory.Write("rules/test.yaml", kRules);
     ExporterProcess exporter(directory.Write("koji_exporter.yaml", MainFile(database)));
 
-    std::string metrics = exporter.WaitForMetric("koji_exporter_query_errors_total{query=\"missing_table\"} 1");
+    std::string metrics =
+        exporter.WaitForMetric("koji_exporter_query_errors_total{query=\"missing_table\"} 1");
     CHECK(metrics.find("test_builder_task_load{host=\"builder-01\"} 1.5\n") != std::string::npos);
     CHECK(metrics.find("test_builder_task_load{host=\"builder-02\"} 0\n") != std::string::npos);
     CHECK(metrics.find("koji_exporter_query_last_run_success{query=\"builders\"} 1\n") !=
@@ -141,9 +144,9 @@ TEST_SUITE("exporter end to end") {
     CHECK(metrics.find(
               "koji_exporter_query_failures_total{query=\"missing_table\",reason=\"sql\"} 1\n") !=
           std::string::npos);
-    CHECK(metrics.find(
-              "koji_exporter_query_failures_total{query=\"builders\",reason=\"sql\"} 0\n") !=
-          std::string::npos);
+    CHECK(
+        metrics.find("koji_exporter_query_failures_total{query=\"builders\",reason=\"sql\"} 0\n") !=
+        std::string::npos);
 
     // New rows show up at a later run.
     database.Execute("UPDATE builder SET task_load = 4 WHERE name = 'builder-02'");
@@ -196,7 +199,8 @@ TEST_SUITE("exporter end to end") {
     CHECK(metrics.find("koji_exporter_query_errors_total{query=\"builders\"} 3") !=
           std::string::npos);
     CHECK(metrics.find("koji_exporter_database_up 0\n") != std::string::npos);
-    CHECK(metrics.find("koji_exporter_query_failures_total{query=\"builders\",reason=\"connection\"} 3") !=
+    CHECK(metrics.find(
+              "koji_exporter_query_failures_total{query=\"builders\",reason=\"connection\"} 3") !=
           std::string::npos);
     const std::string log = exporter.Log();
     const auto first = log.find("msg=\"database unreachable;");
@@ -288,6 +292,42 @@ TEST_SUITE("exporter end to end") {
     CHECK(exporter.Log().find("msg=stopped") != std::string::npos);
   }
 
+  TEST_CASE("a second stop signal exits at once") {
+    TestDatabase database;
+    TempDir directory;
+    directory.Write("rules/test.yaml", kRules);
+    ExporterProcess exporter(directory.Write("koji_exporter.yaml", MainFile(database)));
+
+    // The graceful shutdown waits for this client's request, which never completes, for
+    // the 5 s shutdown grace.
+    TricklingClient slow_client(exporter.port());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    exporter.Signal(SIGTERM);
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      if (exporter.Log().find("msg=stopping") != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(exporter.Log().find("msg=stopping") != std::string::npos);
+
+    CHECK(exporter.Stop(SIGTERM) == 1);
+    CHECK(exporter.Log().find("second stop signal, exiting at once") != std::string::npos);
+    CHECK(exporter.Log().find("msg=stopped") == std::string::npos);
+  }
+
+  TEST_CASE("a trickling client cannot hold up shutdown") {
+    TestDatabase database;
+    TempDir directory;
+    directory.Write("rules/test.yaml", kRules);
+    ExporterProcess exporter(directory.Write("koji_exporter.yaml", MainFile(database)));
+
+    // The client would keep sending for 60 s, longer than Stop() waits for the exit.
+    TricklingClient slow_client(exporter.port());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(exporter.Stop(SIGTERM) == 0);
+    CHECK(slow_client.ClosedByServer());
+    CHECK(exporter.Log().find("did not finish within the shutdown grace") != std::string::npos);
+  }
+
   TEST_CASE("a second exporter on the same port exits with a clear error") {
     TestDatabase database;
     TempDir directory;
@@ -295,8 +335,9 @@ TEST_SUITE("exporter end to end") {
     const std::string config = directory.Write("koji_exporter.yaml", MainFile(database));
     ExporterProcess first(config);
 
-    const auto second = RunExporter(
-        {"--config.file=" + config, fmt::format("--web.listen-address=127.0.0.1:{}", first.port())});
+    const auto second =
+        RunExporter({"--config.file=" + config,
+                     fmt::format("--web.listen-address=127.0.0.1:{}", first.port())});
     CHECK(second.exit_code == 1);
     CHECK(second.output.find("cannot listen on") != std::string::npos);
     CHECK(first.Stop(SIGTERM) == 0);
@@ -393,8 +434,7 @@ TEST_SUITE("exporter reload") {
 
     directory.Write("rules/a.yaml", OneRuleFile("first", "test_first_ms", "SELECT 5 AS value"));
     exporter.Signal(SIGHUP);
-    std::string metrics =
-        exporter.WaitForMetric("koji_exporter_config_last_reload_successful 0\n");
+    std::string metrics = exporter.WaitForMetric("koji_exporter_config_last_reload_successful 0\n");
     CHECK(metrics.find("koji_exporter_config_last_reload_successful 0\n") != std::string::npos);
     CHECK(metrics.find("\ntest_first 1\n") != std::string::npos);
     CHECK(metrics.find(hash_line + "\n") != std::string::npos);
@@ -453,15 +493,14 @@ TEST_SUITE("exporter reload") {
 
     const std::size_t files_after = OpenFiles(exporter.pid());
     const long memory_after = ResidentKilobytes(exporter.pid());
-    MESSAGE("after 1,300 reloads: open files " << files_before << " -> " << files_after
-                                               << ", RSS " << memory_before << " kB -> "
-                                               << memory_after << " kB");
+    MESSAGE("after 1,300 reloads: open files " << files_before << " -> " << files_after << ", RSS "
+                                               << memory_before << " kB -> " << memory_after
+                                               << " kB");
     // Sessions may be connecting at this moment: allow the pool's two sessions.
     CHECK(files_after <= files_before + 2);
     // 1,300 reloads; a leak of even 2 kB each would exceed this.
     CHECK(memory_after - memory_before < 2048);
-    CHECK(exporter.WaitForMetric("\ntest_first 1\n").find("\ntest_first 1\n") !=
-          std::string::npos);
+    CHECK(exporter.WaitForMetric("\ntest_first 1\n").find("\ntest_first 1\n") != std::string::npos);
     CHECK(exporter.Stop(SIGTERM) == 0);
   }
 }

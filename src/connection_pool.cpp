@@ -1,0 +1,203 @@
+#include "connection_pool.hpp"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+namespace koji_exporter {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How often the watchdog looks for connections past their deadline.
+constexpr auto kWatchInterval = std::chrono::milliseconds(250);
+
+// Local port of `socket`, or 0 when it has none.
+int LocalPort(int socket) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (getsockname(socket, reinterpret_cast<sockaddr*>(&address), &length) != 0) return 0;
+  if (address.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
+  }
+  if (address.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
+  }
+  return 0;
+}
+
+// "address:port" of the peer of `socket`, for log lines.
+std::string PeerAddress(int socket) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (getpeername(socket, reinterpret_cast<sockaddr*>(&address), &length) != 0) return "unknown";
+  char host[INET6_ADDRSTRLEN] = "";
+  int port = 0;
+  if (address.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
+    inet_ntop(AF_INET, &v4.sin_addr, host, sizeof host);
+    port = ntohs(v4.sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
+    inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof host);
+    port = ntohs(v6.sin6_port);
+  }
+  return fmt::format("{}:{}", host, port);
+}
+
+bool IsListening(int socket) {
+  int listening = 0;
+  socklen_t length = sizeof listening;
+  return getsockopt(socket, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening;
+}
+
+std::string Seconds(std::chrono::milliseconds duration) {
+  return fmt::format("{:g}s", duration.count() / 1000.0);
+}
+
+}  // namespace
+
+ConnectionPool::ConnectionPool(int port, ConnectionLimits limits, Logger logger)
+    : port_(port), limits_(limits), logger_(std::move(logger)) {
+  const std::size_t threads = std::max<std::size_t>(1, limits_.threads);
+  for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  watchdog_ = std::thread([this] { Watch(); });
+}
+
+ConnectionPool::~ConnectionPool() { shutdown(); }
+
+// cpp-httplib hands over a task, not the socket it accepted. The socket is the one
+// connected to our port and not tracked yet: the accept loop runs on one
+// thread and calls enqueue() right after each accept(), so there is exactly one. A
+// duplicate of it lets the watchdog shut the connection down without racing the task's
+// close(): the number stays ours until the task has ended.
+void ConnectionPool::FindAcceptedSocket(Connection& connection) const {
+  DIR* directory = opendir("/proc/self/fd");
+  if (directory == nullptr) return;
+  int found = -1;
+  ino_t found_inode = 0;
+  int candidates = 0;
+  while (const dirent* entry = readdir(directory)) {
+    char* end = nullptr;
+    const long number = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0') continue;
+    const int fd = static_cast<int>(number);
+    if (fd == dirfd(directory)) continue;
+    struct stat status {};
+    if (fstat(fd, &status) != 0 || !S_ISSOCK(status.st_mode)) continue;
+    if (LocalPort(fd) != port_ || IsListening(fd)) continue;
+    const auto tracked = [&status](const std::shared_ptr<Connection>& other) {
+      return other->socket >= 0 && other->inode == status.st_ino;
+    };
+    if (std::any_of(queued_.begin(), queued_.end(), tracked) ||
+        std::any_of(running_.begin(), running_.end(), tracked)) {
+      continue;
+    }
+    ++candidates;
+    found = fd;
+    found_inode = status.st_ino;
+  }
+  closedir(directory);
+  if (candidates != 1) return;
+  connection.socket = fcntl(found, F_DUPFD_CLOEXEC, 3);
+  connection.inode = found_inode;
+}
+
+void ConnectionPool::enqueue(std::function<void()> serve) {
+  auto connection = std::make_shared<Connection>();
+  connection->serve = std::move(serve);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    FindAcceptedSocket(*connection);
+    if (connection->socket < 0) {
+      logger_.Debug("accepted connection not found among the open sockets; it has no deadline");
+    }
+    // A connection accepted while stopping only gets its socket closed.
+    if (stopping_) CloseLocked(*connection, "");
+    queued_.push_back(connection);
+  }
+  work_ready_.notify_one();
+}
+
+void ConnectionPool::Work() {
+  while (true) {
+    std::shared_ptr<Connection> connection;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      work_ready_.wait(lock, [this] { return !queued_.empty() || joined_; });
+      if (queued_.empty()) return;
+      connection = queued_.front();
+      queued_.pop_front();
+      connection->started = Clock::now();
+      running_.push_back(connection);
+    }
+    connection->serve();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_.erase(std::find(running_.begin(), running_.end(), connection));
+      if (connection->socket >= 0) ::close(connection->socket);
+      connection->socket = -1;
+    }
+    changed_.notify_all();
+  }
+}
+
+// Shuts the socket down, which makes the task's blocked read or write fail at once; the
+// task then closes its own descriptor as usual.
+void ConnectionPool::CloseLocked(Connection& connection, const char* warning) {
+  if (connection.socket < 0 || connection.closed_early) return;
+  connection.closed_early = true;
+  if (*warning != '\0') {
+    logger_.Warn(warning, {{"remote_addr", PeerAddress(connection.socket)}});
+  }
+  ::shutdown(connection.socket, SHUT_RDWR);
+}
+
+void ConnectionPool::Watch() {
+  const std::string too_long = fmt::format("closed a client connection open longer than {}",
+                                           Seconds(limits_.connection_deadline));
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!joined_) {
+    changed_.wait_for(lock, kWatchInterval);
+    const auto now = Clock::now();
+    for (auto& connection : running_) {
+      if (now - connection->started > limits_.connection_deadline) {
+        CloseLocked(*connection, too_long.c_str());
+      }
+    }
+  }
+}
+
+void ConnectionPool::shutdown() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (joined_) return;
+  stopping_ = true;
+  // Connections still waiting for a worker have no response in flight.
+  for (auto& connection : queued_) CloseLocked(*connection, "");
+  const bool finished = changed_.wait_for(lock, limits_.shutdown_grace,
+                                          [this] { return queued_.empty() && running_.empty(); });
+  if (!finished) {
+    logger_.Warn("closing client connections that did not finish within the shutdown grace",
+                 {{"connections", std::to_string(running_.size() + queued_.size())},
+                  {"grace", Seconds(limits_.shutdown_grace)}});
+    for (auto& connection : running_) CloseLocked(*connection, "");
+    for (auto& connection : queued_) CloseLocked(*connection, "");
+  }
+  joined_ = true;
+  lock.unlock();
+  work_ready_.notify_all();
+  changed_.notify_all();
+  for (auto& worker : workers_) worker.join();
+  watchdog_.join();
+}
+
+}  // namespace koji_exporter

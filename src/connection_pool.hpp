@@ -1,0 +1,79 @@
+// The worker pool behind the HTTP server. cpp-httplib 0.11 only times out each single read
+// or write, so a client that sends one byte every few seconds could hold a worker forever
+// and keep a graceful shutdown from ending. This pool runs each connection on a worker
+// and closes any connection that stays open longer than a deadline, or longer than the
+// shutdown grace once the server stops.
+#pragma once
+
+#include <httplib.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "koji_exporter/log.hpp"
+
+namespace koji_exporter {
+
+struct ConnectionLimits {
+  std::size_t threads = 16;
+  /// Maximum time one client connection may stay open, whatever it does meanwhile.
+  std::chrono::milliseconds connection_deadline{std::chrono::seconds(60)};
+  /// Time open connections get to finish once the server stops accepting.
+  std::chrono::milliseconds shutdown_grace{std::chrono::seconds(5)};
+};
+
+class ConnectionPool : public httplib::TaskQueue {
+ public:
+  /// `port` is the server's listen port, which sets the accepted sockets apart from the
+  /// process's other sockets.
+  ConnectionPool(int port, ConnectionLimits limits, Logger logger);
+  ~ConnectionPool() override;
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  /// Called by cpp-httplib right after accept(), with the task that serves the new
+  /// connection and closes it.
+  void enqueue(std::function<void()> serve) override;
+  /// Called by cpp-httplib once it stopped accepting: waits up to the shutdown grace for
+  /// the connections to end, closes the rest, and joins the workers.
+  void shutdown() override;
+
+ private:
+  struct Connection {
+    std::function<void()> serve;
+    int socket = -1;  // a duplicate of the accepted socket, or -1 if it was not found
+    ino_t inode = 0;
+    std::chrono::steady_clock::time_point started;
+    bool closed_early = false;
+  };
+
+  void FindAcceptedSocket(Connection& connection) const;
+  void Work();
+  void Watch();
+  /// Shuts the connection's socket down, logging `warning` unless it is empty.
+  void CloseLocked(Connection& connection, const char* warning);
+
+  const int port_;
+  const ConnectionLimits limits_;
+  const Logger logger_;
+
+  std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable changed_;
+  std::deque<std::shared_ptr<Connection>> queued_;
+  std::vector<std::shared_ptr<Connection>> running_;
+  bool stopping_ = false;
+  bool joined_ = false;
+  std::vector<std::thread> workers_;
+  std::thread watchdog_;
+};
+
+}  // namespace koji_exporter
