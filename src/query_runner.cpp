@@ -2,11 +2,10 @@
 // server does not finish in time.
 #include "koji_exporter/query_runner.hpp"
 
+#include <fmt/format.h>
 #include <sys/socket.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
 #include <pqxx/pqxx>
 
 namespace koji_exporter {
@@ -24,6 +23,15 @@ std::string FirstLine(const std::string& text) {
   std::string line = text.substr(0, text.find('\n'));
   while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
   return line;
+}
+
+// libpqxx 6.4 derives its class 40 exceptions from pqxx::failure rather than sql_error
+// and keeps no SQLSTATE with them, so the exception's type tells which one it was.
+std::string RollbackSqlstate(const pqxx::transaction_rollback& error) {
+  if (dynamic_cast<const pqxx::serialization_failure*>(&error) != nullptr) return "40001";
+  if (dynamic_cast<const pqxx::deadlock_detected*>(&error) != nullptr) return "40P01";
+  if (dynamic_cast<const pqxx::statement_completion_unknown*>(&error) != nullptr) return "40003";
+  return "40000";
 }
 
 std::string Seconds(std::chrono::milliseconds duration) {
@@ -207,6 +215,11 @@ QueryResult QueryRunner::RunQuery(const Rule& rule) {
                                      : QueryFailure::kSql;
     if (!Connected()) ReplaceSession(nullptr);
     throw QueryError(failure, sqlstate, FirstLine(error.what()));
+  } catch (const pqxx::transaction_rollback& error) {
+    // A serialization failure (also what a hot standby raises when it cancels a query for
+    // a conflict with replay) or a deadlock: the session stays usable.
+    if (!Connected()) ReplaceSession(nullptr);
+    throw QueryError(QueryFailure::kSql, RollbackSqlstate(error), FirstLine(error.what()));
   } catch (const pqxx::failure& error) {
     // Other libpqxx failures (an in-doubt commit, a protocol error) leave the session in
     // an unknown state, so it is re-opened as well.
