@@ -132,16 +132,23 @@ void QueryRunner::WatchdogLoop() {
 }
 
 QueryResult QueryRunner::Run(const Rule& rule) {
-  const std::chrono::milliseconds client_deadline = ClientDeadline(rule.timeout);
+  QueryResult result;
+  RunTransaction(rule.timeout,
+                 [&](StatementRunner& statements) { result = statements.Exec(rule.sql, {}); });
+  return result;
+}
+
+void QueryRunner::RunTransaction(std::chrono::milliseconds timeout,
+                                 const std::function<void(StatementRunner&)>& body) {
+  const std::chrono::milliseconds client_deadline = ClientDeadline(timeout);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (interrupted_) {
       throw QueryError(QueryFailure::kInterrupted, "", "the exporter is stopping");
     }
-    deadline_ = Clock::now() + client_deadline;
     deadline_passed_ = false;
   }
-  deadline_changed_.notify_all();
+  StartDeadline(client_deadline);
 
   // Clears the deadline however the run ends, so the watchdog never closes the socket
   // of a later run.
@@ -154,7 +161,7 @@ QueryResult QueryRunner::Run(const Rule& rule) {
   } reset{*this};
 
   try {
-    return RunQuery(rule);
+    RunStatements(timeout, client_deadline, body);
   } catch (const QueryError& error) {
     if (error.failure() != QueryFailure::kConnection) throw;
     std::lock_guard<std::mutex> lock(mutex_);
@@ -166,27 +173,35 @@ QueryResult QueryRunner::Run(const Rule& rule) {
           QueryFailure::kTimeout, "",
           fmt::format("no answer from the database within {} (statement timeout {}); the "
                       "session was closed and will be opened again at the next run",
-                      Seconds(client_deadline), Seconds(rule.timeout)));
+                      Seconds(client_deadline), Seconds(timeout)));
     }
     throw;
   }
 }
 
-QueryResult QueryRunner::RunQuery(const Rule& rule) {
-  try {
-    pqxx::read_transaction transaction(Connection().connection);
-    // A rule that waits for a lock (a DBA's ALTER TABLE, say) gives up after half its
-    // timeout, so the wait is reported as a lock timeout instead of a slow statement.
-    transaction.exec0(fmt::format("SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
-                                  rule.timeout.count(),
-                                  std::max<long long>(1, rule.timeout.count() / 2)));
-    // exec_params sends the rule through the extended protocol, which accepts exactly one
-    // statement, so "SELECT ...; SET ROLE ..." is rejected as a whole.
-    const pqxx::result rows = transaction.exec_params(rule.sql);
-    // Rolling back undoes any session state the rule changed (set_config, SET), since a
-    // read-only run has nothing to commit.
-    transaction.abort();
+void QueryRunner::StartDeadline(std::chrono::milliseconds client_deadline) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    deadline_ = Clock::now() + client_deadline;
+  }
+  deadline_changed_.notify_all();
+}
 
+namespace {
+
+// The statements of one run, on its open transaction. Each gets its own client deadline.
+class TransactionStatements : public StatementRunner {
+ public:
+  TransactionStatements(pqxx::transaction_base& transaction,
+                        std::function<void()> start_deadline)
+      : transaction_(transaction), start_deadline_(std::move(start_deadline)) {}
+
+  QueryResult Exec(const std::string& sql, const std::vector<std::string>& parameters) override {
+    start_deadline_();
+    // exec_params sends the statement through the extended protocol, which accepts
+    // exactly one statement, so "SELECT ...; SET ROLE ..." is rejected as a whole.
+    const pqxx::result rows =
+        transaction_.exec_params(sql, pqxx::prepare::make_dynamic_params(parameters));
     QueryResult result;
     for (pqxx::row::size_type i = 0; i < rows.columns(); ++i) {
       result.columns.emplace_back(rows.column_name(i));
@@ -204,6 +219,32 @@ QueryResult QueryRunner::RunQuery(const Rule& rule) {
       }
     }
     return result;
+  }
+
+ private:
+  pqxx::transaction_base& transaction_;
+  std::function<void()> start_deadline_;
+};
+
+}  // namespace
+
+void QueryRunner::RunStatements(std::chrono::milliseconds timeout,
+                                std::chrono::milliseconds client_deadline,
+                                const std::function<void(StatementRunner&)>& body) {
+  try {
+    // REPEATABLE READ gives every statement of the run the same snapshot.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::readwrite_policy::read_only> transaction(
+        Connection().connection);
+    // A rule that waits for a lock (a DBA's ALTER TABLE, say) gives up after half its
+    // timeout, so the wait is reported as a lock timeout instead of a slow statement.
+    transaction.exec0(fmt::format("SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
+                                  timeout.count(), std::max<long long>(1, timeout.count() / 2)));
+    TransactionStatements statements(transaction,
+                                     [this, client_deadline] { StartDeadline(client_deadline); });
+    body(statements);
+    // Rolling back undoes any session state the rule changed (set_config, SET), since a
+    // read-only run has nothing to commit.
+    transaction.abort();
   } catch (const pqxx::broken_connection& error) {
     // A broken libpqxx connection keeps failing: drop it so the next run reconnects.
     ReplaceSession(nullptr);

@@ -4,12 +4,14 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "koji_exporter/row_mapper.hpp"
 #include "koji_exporter/rule.hpp"
@@ -38,6 +40,14 @@ class QueryError : public std::runtime_error {
   std::string sqlstate_;
 };
 
+/// Runs the statements of one run, all in the run's transaction and so on one snapshot.
+class StatementRunner {
+ public:
+  virtual ~StatementRunner() = default;
+  /// Runs `sql` with the text parameters $1, $2, ... and returns its rows as text.
+  virtual QueryResult Exec(const std::string& sql, const std::vector<std::string>& parameters) = 0;
+};
+
 /// One database session, opened on first use and re-opened after it breaks. Run() is
 /// called by one thread at a time (each worker owns a runner); Interrupt() may be called
 /// from any thread.
@@ -60,6 +70,12 @@ class QueryRunner {
   /// QueryError.
   QueryResult Run(const Rule& rule);
 
+  /// Calls `body` inside one READ ONLY, REPEATABLE READ transaction, in which every
+  /// statement has `timeout` as its statement_timeout and its own client deadline, and
+  /// rolls the transaction back. Throws QueryError, and passes on what `body` throws.
+  void RunTransaction(std::chrono::milliseconds timeout,
+                      const std::function<void(StatementRunner&)>& body);
+
   /// Ends a run in progress at once by closing the session's socket, and makes every
   /// later Run() fail at once with QueryFailure::kInterrupted; for shutting down. The
   /// server stops the abandoned statement at the latest at its statement_timeout.
@@ -78,7 +94,9 @@ class QueryRunner {
   void ReplaceSession(std::unique_ptr<Session> session);
   void CloseSocketLocked();
   void WatchdogLoop();
-  QueryResult RunQuery(const Rule& rule);
+  void StartDeadline(std::chrono::milliseconds client_deadline);
+  void RunStatements(std::chrono::milliseconds timeout, std::chrono::milliseconds client_deadline,
+                     const std::function<void(StatementRunner&)>& body);
 
   std::string conninfo_;
 
