@@ -19,6 +19,11 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kQueryCanceled = "57014";
 constexpr const char* kLockNotAvailable = "55P03";
 
+// Appended to the conninfo of the short session that cancels a statement. A later keyword
+// overrides an earlier one, so these bound the wait however the DSN sets them.
+constexpr const char* kCancelSessionOptions =
+    "connect_timeout=5 options='-c statement_timeout=5000'";
+
 std::string FirstLine(const std::string& text) {
   std::string line = text.substr(0, text.find('\n'));
   while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
@@ -57,8 +62,11 @@ const char* QueryFailureName(QueryFailure failure) {
 // Wraps the libpqxx connection, whose type is an alias in 6.4 and cannot be declared
 // ahead in the header.
 struct QueryRunner::Session {
-  explicit Session(const std::string& conninfo) : connection(conninfo) {}
+  explicit Session(const std::string& conninfo)
+      : connection(conninfo), backend_pid(connection.backendpid()) {}
   pqxx::connection connection;
+  // Read once here, on the worker thread, for cancel requests sent from other threads.
+  const int backend_pid;
 };
 
 QueryRunner::QueryRunner(std::string conninfo)
@@ -71,10 +79,26 @@ QueryRunner::~QueryRunner() {
   }
   deadline_changed_.notify_all();
   watchdog_.join();
+  // A cancel request in flight finishes within its own timeouts.
+  if (canceller_.joinable()) canceller_.join();
 }
 
 std::chrono::milliseconds QueryRunner::ClientDeadline(std::chrono::milliseconds timeout) {
   return timeout + std::max<std::chrono::milliseconds>(std::chrono::seconds(2), timeout / 4);
+}
+
+bool QueryRunner::Reconnect() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (interrupted_) return false;
+  }
+  try {
+    Connection();
+    return true;
+  } catch (const std::exception&) {
+    ReplaceSession(nullptr);
+    return false;
+  }
 }
 
 bool QueryRunner::Connected() const {
@@ -101,11 +125,35 @@ QueryRunner::Session& QueryRunner::Connection() {
 }
 
 // Shutting the socket down makes the worker's blocked read return at once, whatever the
-// server does, so the worker gets a broken connection and drops the session.
+// server does, so the worker gets a broken connection and drops the session. The server
+// would not notice the closed socket until the statement sends something, so a cancel
+// request stops the statement there too.
 void QueryRunner::CloseSocketLocked() {
   if (!session_) return;
+  RequestCancelLocked(session_->backend_pid);
   const int socket = session_->connection.sock();
   if (socket >= 0) ::shutdown(socket, SHUT_RDWR);
+}
+
+// Sends pg_cancel_backend() from a short session of its own on a separate thread, so a
+// server that does not answer delays only that thread, for at most its connect and
+// statement timeouts. One request at a time is enough: a later one would find the same
+// statement.
+void QueryRunner::RequestCancelLocked(int backend_pid) {
+  if (cancelling_) return;
+  if (canceller_.joinable()) canceller_.join();
+  cancelling_ = true;
+  canceller_ = std::thread([this, backend_pid] {
+    try {
+      pqxx::connection connection(conninfo_ + " " + kCancelSessionOptions);
+      pqxx::nontransaction statement(connection);
+      statement.exec_params("SELECT pg_cancel_backend($1)", backend_pid);
+    } catch (const std::exception&) {
+      // The session is being closed anyway; the server ends the statement at the latest
+      // at its statement_timeout.
+    }
+    cancelling_ = false;
+  });
 }
 
 void QueryRunner::Interrupt() {
@@ -141,6 +189,7 @@ QueryResult QueryRunner::Run(const Rule& rule) {
 void QueryRunner::RunTransaction(std::chrono::milliseconds timeout,
                                  const std::function<void(StatementRunner&)>& body) {
   const std::chrono::milliseconds client_deadline = ClientDeadline(timeout);
+  const auto started = Clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (interrupted_) {
@@ -169,11 +218,17 @@ void QueryRunner::RunTransaction(std::chrono::milliseconds timeout,
       throw QueryError(QueryFailure::kInterrupted, "", "the exporter is stopping");
     }
     if (deadline_passed_) {
+      // Connecting is bounded by connect_timeout rather than the deadline, so the time
+      // spent can exceed the deadline by seconds; then the message gives that time.
+      const auto elapsed =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+      const auto waited =
+          elapsed > client_deadline + std::chrono::seconds(1) ? elapsed : client_deadline;
       throw QueryError(
           QueryFailure::kTimeout, "",
           fmt::format("no answer from the database within {} (statement timeout {}); the "
                       "session was closed and will be opened again at the next run",
-                      Seconds(client_deadline), Seconds(timeout)));
+                      Seconds(waited), Seconds(timeout)));
     }
     throw;
   }
@@ -228,9 +283,21 @@ class TransactionStatements : public StatementRunner {
 
 }  // namespace
 
+// A rollback keeps session-level advisory locks, which a rule can take with
+// pg_advisory_lock(); releasing them keeps one rule from holding a lock after its run.
+void QueryRunner::ReleaseAdvisoryLocks() {
+  try {
+    pqxx::nontransaction statement(session_->connection);
+    statement.exec("SELECT pg_advisory_unlock_all()");
+  } catch (const pqxx::failure&) {
+    // A session that broke here is dropped at its next use.
+  }
+}
+
 void QueryRunner::RunStatements(std::chrono::milliseconds timeout,
                                 std::chrono::milliseconds client_deadline,
                                 const std::function<void(StatementRunner&)>& body) {
+  const bool reused = Connected();
   try {
     // REPEATABLE READ gives every statement of the run the same snapshot.
     pqxx::transaction<pqxx::repeatable_read, pqxx::readwrite_policy::read_only> transaction(
@@ -245,21 +312,35 @@ void QueryRunner::RunStatements(std::chrono::milliseconds timeout,
     // Rolling back undoes any session state the rule changed (set_config, SET), since a
     // read-only run has nothing to commit.
     transaction.abort();
+    ReleaseAdvisoryLocks();
   } catch (const pqxx::broken_connection& error) {
     // A broken libpqxx connection keeps failing: drop it so the next run reconnects.
     ReplaceSession(nullptr);
-    throw QueryError(QueryFailure::kConnection, "", FirstLine(error.what()));
+    // libpq learns that the server ended an idle session (pg_terminate_backend, a
+    // restart) only at the next use, and then reports it in words about the client.
+    const std::string message =
+        reused ? fmt::format("the database closed the session: {}", FirstLine(error.what()))
+               : FirstLine(error.what());
+    throw QueryError(QueryFailure::kConnection, "", message);
   } catch (const pqxx::sql_error& error) {
     const std::string sqlstate = error.sqlstate();
     const QueryFailure failure = sqlstate == kQueryCanceled || sqlstate == kLockNotAvailable
                                      ? QueryFailure::kTimeout
                                      : QueryFailure::kSql;
-    if (!Connected()) ReplaceSession(nullptr);
+    if (Connected()) {
+      ReleaseAdvisoryLocks();
+    } else {
+      ReplaceSession(nullptr);
+    }
     throw QueryError(failure, sqlstate, FirstLine(error.what()));
   } catch (const pqxx::transaction_rollback& error) {
     // A serialization failure (also what a hot standby raises when it cancels a query for
     // a conflict with replay) or a deadlock: the session stays usable.
-    if (!Connected()) ReplaceSession(nullptr);
+    if (Connected()) {
+      ReleaseAdvisoryLocks();
+    } else {
+      ReplaceSession(nullptr);
+    }
     throw QueryError(QueryFailure::kSql, RollbackSqlstate(error), FirstLine(error.what()));
   } catch (const pqxx::failure& error) {
     // Other libpqxx failures (an in-doubt commit, a protocol error) leave the session in

@@ -65,7 +65,10 @@ RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
       report.failure_reason = QueryFailureName(error.failure());
       return report;
     }
-    registry.SetDatabaseUp(error.failure() != QueryFailure::kConnection, error.what());
+    // A lost session is an outage only when a new one cannot be opened either: after
+    // pg_terminate_backend or a failover the database may well be reachable.
+    const bool reachable = error.failure() != QueryFailure::kConnection || runner.Reconnect();
+    registry.SetDatabaseUp(reachable, error.what());
     report.duration = Clock::now() - started;
     report.finished = std::chrono::system_clock::now();
     report.failure_reason = QueryFailureName(error.failure());

@@ -2,6 +2,7 @@
 // transactions, not metrics or schedules.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -54,8 +55,9 @@ class StatementRunner {
 ///
 /// Besides the server-side statement_timeout, every run has a client-side deadline
 /// (ClientDeadline()): a server that stops answering, e.g. a frozen host, cannot report
-/// its own timeout, so a watchdog thread closes the session's socket and the run fails
-/// with QueryFailure::kTimeout instead of blocking its worker.
+/// its own timeout, so a watchdog thread closes the session's socket (and requests a
+/// cancel, as Interrupt() does) and the run fails with QueryFailure::kTimeout instead of
+/// blocking its worker.
 class QueryRunner {
  public:
   /// `conninfo` as built by BuildConninfo; it may contain the password and is never
@@ -77,12 +79,17 @@ class QueryRunner {
                       const std::function<void(StatementRunner&)>& body);
 
   /// Ends a run in progress at once by closing the session's socket, and makes every
-  /// later Run() fail at once with QueryFailure::kInterrupted; for shutting down. The
-  /// server stops the abandoned statement at the latest at its statement_timeout.
+  /// later Run() fail at once with QueryFailure::kInterrupted; for shutting down. A cancel
+  /// request sent from a short session of its own stops the abandoned statement on the
+  /// server; if that fails, the server stops it at its statement_timeout.
   void Interrupt();
 
   /// Whether a session is open now.
   bool Connected() const;
+
+  /// Opens a session if none is open, and returns whether one is open afterwards; tells a
+  /// session that the server ended from a database that cannot be reached.
+  bool Reconnect();
 
   /// Time after which a run with server-side `timeout` is abandoned: the timeout plus a
   /// quarter of it, and at least 2 s, for the server to report the timeout itself.
@@ -93,6 +100,8 @@ class QueryRunner {
   Session& Connection();
   void ReplaceSession(std::unique_ptr<Session> session);
   void CloseSocketLocked();
+  void RequestCancelLocked(int backend_pid);
+  void ReleaseAdvisoryLocks();
   void WatchdogLoop();
   void StartDeadline(std::chrono::milliseconds client_deadline);
   void RunStatements(std::chrono::milliseconds timeout, std::chrono::milliseconds client_deadline,
@@ -110,6 +119,8 @@ class QueryRunner {
   bool interrupted_ = false;
   bool stopping_ = false;
   std::thread watchdog_;
+  std::atomic<bool> cancelling_{false};
+  std::thread canceller_;
 };
 
 }  // namespace koji_exporter

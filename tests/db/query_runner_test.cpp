@@ -207,7 +207,30 @@ TEST_SUITE("query_runner") {
 
     const QueryError error = RunExpectingError(runner, SqlRule("SELECT 1 AS one"));
     CHECK(error.failure() == QueryFailure::kConnection);
+    CHECK(std::string(error.what()).rfind("the database closed the session: ", 0) == 0);
+    // The server is still there, which tells a killed session from an outage.
+    CHECK(runner.Reconnect());
     CHECK(runner.Run(SqlRule("SELECT 2 AS two")).rows[0][0] == std::optional<std::string>("2"));
+  }
+
+  TEST_CASE("reconnect fails while the server is unreachable") {
+    QueryRunner runner("host=/nonexistent/socket/dir port=1 connect_timeout=2");
+    CHECK_FALSE(runner.Reconnect());
+    CHECK_FALSE(runner.Connected());
+  }
+
+  TEST_CASE("advisory locks a rule takes are released after its run") {
+    TestDatabase database;
+    QueryRunner runner(database.Conninfo());
+    runner.Run(SqlRule("SELECT pg_advisory_lock(4242) AS locked"));
+    CHECK(database.QueryValue("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") ==
+          "0");
+
+    // Also when the run fails after taking the lock.
+    RunExpectingError(runner,
+                      SqlRule("SELECT pg_advisory_lock(4243) AS locked, 1 / 0 AS broken"));
+    CHECK(database.QueryValue("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") ==
+          "0");
   }
 }
 
@@ -251,6 +274,17 @@ TEST_SUITE("query_runner") {
     CHECK(std::string(error.what()) == "the exporter is stopping");
     const QueryError later = RunExpectingError(runner, SqlRule("SELECT 1 AS one"));
     CHECK(std::string(later.what()) == "the exporter is stopping");
+
+    // The cancel request stops pg_sleep on the server too, long before its 30 s. Without
+    // it the server would notice the closed socket only when pg_sleep ends.
+    std::string sleeping = "1";
+    for (int attempt = 0; attempt < 100 && sleeping != "0"; ++attempt) {
+      sleeping = database.QueryValue(
+          "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+          "'interrupted_runner' AND query LIKE '%pg_sleep%'");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(sleeping == "0");
   }
 }
 

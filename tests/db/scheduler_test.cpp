@@ -96,6 +96,31 @@ TEST_SUITE("scheduler") {
     scheduler.Stop();
   }
 
+  TEST_CASE("a killed session is a connection failure but no outage") {
+    testing::TestDatabase database;
+    const Rule rule = GaugeRule("reading", "SELECT 1 AS value", milliseconds(1000),
+                                milliseconds(500));
+    Registry registry({rule}, "test", "test", QuietLogger());
+    QueryRunner runner(database.Conninfo() + " application_name=killed_runner");
+    REQUIRE(ExecuteRule(runner, rule, registry, QuietLogger()).success);
+
+    database.Execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'killed_runner'");
+    const RunReport report = ExecuteRule(runner, rule, registry, QuietLogger());
+    CHECK_FALSE(report.success);
+    CHECK(report.failure_reason == "connection");
+    CHECK(SeriesValue(registry, "koji_exporter_database_up") == 1);
+    CHECK(SeriesValue(registry,
+                      "koji_exporter_query_failures_total{query=\"reading\",reason=\"connection\"}") ==
+          1);
+
+    // An unreachable server is an outage.
+    QueryRunner unreachable("host=/nonexistent/socket/dir port=1 connect_timeout=2");
+    CHECK_FALSE(ExecuteRule(unreachable, rule, registry, QuietLogger()).success);
+    CHECK(SeriesValue(registry, "koji_exporter_database_up") == 0);
+  }
+
   TEST_CASE("a broken rule backs off and a cut session retries soon") {
     testing::TestDatabase database;
     std::mutex lines_mutex;
