@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,6 +54,23 @@ std::string PeerAddress(int socket) {
     port = ntohs(v6.sin6_port);
   }
   return fmt::format("{}:{}", host, port);
+}
+
+// Answers a plain HTTP request on an HTTPS port with a 400 that says so, as Go's servers
+// do; without it the client sees the connection close with no reply. A TLS handshake
+// starts with the byte 0x16, an HTTP request with the letters of its method.
+void AnswerPlainHttp(int socket, std::chrono::milliseconds wait) {
+  pollfd readable{socket, POLLIN, 0};
+  if (poll(&readable, 1, static_cast<int>(wait.count())) != 1) return;
+  char first = 0;
+  if (recv(socket, &first, 1, MSG_PEEK) != 1 || first < 'A' || first > 'Z') return;
+  static const std::string kBody = "this port speaks HTTPS: use an https:// URL\n";
+  const std::string response = fmt::format(
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+      kBody.size(), kBody);
+  send(socket, response.data(), response.size(), MSG_NOSIGNAL);
+  ::shutdown(socket, SHUT_RDWR);
 }
 
 bool IsListening(int socket) {
@@ -110,6 +129,10 @@ void ConnectionPool::FindAcceptedSocket(Connection& connection) const {
   if (candidates != 1) return;
   connection.socket = fcntl(found, F_DUPFD_CLOEXEC, 3);
   connection.inode = found_inode;
+  // Small responses such as /healthz would otherwise wait for the client's delayed ACK,
+  // about 40 ms behind a TLS record.
+  int yes = 1;
+  setsockopt(connection.socket, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
 }
 
 void ConnectionPool::enqueue(std::function<void()> serve) {
@@ -139,6 +162,9 @@ void ConnectionPool::Work() {
       queued_.pop_front();
       connection->started = Clock::now();
       running_.push_back(connection);
+    }
+    if (limits_.tls && connection->socket >= 0) {
+      AnswerPlainHttp(connection->socket, limits_.read_timeout);
     }
     connection->serve();
     {

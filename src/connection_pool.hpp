@@ -2,7 +2,8 @@
 // or write, so a client that sends one byte every few seconds could hold a worker forever
 // and keep a graceful shutdown from ending. This pool runs each connection on a worker
 // and closes any connection that stays open longer than a deadline, or longer than the
-// shutdown grace once the server stops.
+// shutdown grace once the server stops. It also turns off Nagle's algorithm on each
+// connection and answers plain HTTP sent to an HTTPS port with a hint.
 #pragma once
 
 #include <httplib.h>
@@ -28,6 +29,10 @@ struct ConnectionLimits {
   std::chrono::milliseconds connection_deadline{std::chrono::seconds(60)};
   /// Time open connections get to finish once the server stops accepting.
   std::chrono::milliseconds shutdown_grace{std::chrono::seconds(5)};
+  /// Whether the server speaks HTTPS, so that a plain HTTP request gets a hint.
+  bool tls = false;
+  /// How long a new connection may take to send its first byte.
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};
 };
 
 class ConnectionPool : public httplib::TaskQueue {

@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 
 #include "connection_pool.hpp"
@@ -55,6 +57,20 @@ constexpr const char* kReloadPath = "/-/reload";
 
 // Real scrapers send fewer than ten headers.
 constexpr std::size_t kMaxRequestHeaders = 64;
+
+// Largest request body accepted. Only the reload endpoint takes POST, and it needs no body.
+constexpr std::size_t kMaxRequestBodyBytes = 64 * 1024;
+
+// Headers that cpp-httplib adds to every request itself, with the peer's and its own
+// address; they do not count against kMaxRequestHeaders.
+constexpr std::array<const char*, 4> kAddedHeaders = {"REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR",
+                                                      "LOCAL_PORT"};
+
+std::size_t ClientHeaderCount(const httplib::Request& request) {
+  std::size_t added = 0;
+  for (const char* name : kAddedHeaders) added += request.headers.count(name);
+  return request.headers.size() - added;
+}
 
 const char* kLandingPage = R"(<!DOCTYPE html>
 <html lang="en">
@@ -157,13 +173,15 @@ HttpServer::HttpServer(HttpServerOptions options, SnapshotSource snapshot, Healt
   limits.threads = static_cast<std::size_t>(std::max(2, options_.worker_threads));
   limits.connection_deadline = options_.connection_deadline;
   limits.shutdown_grace = options_.shutdown_grace;
+  limits.tls = !options_.tls_cert_file.empty();
+  limits.read_timeout = options_.read_timeout;
   // Called when serving starts, after Bind() has set the port.
   server_->new_task_queue = [this, limits] { return new ConnectionPool(port_, limits, logger_); };
   server_->set_socket_options(SetSocketOptions);
   server_->set_keep_alive_timeout(options_.keep_alive_timeout.count());
   server_->set_read_timeout(options_.read_timeout);
   server_->set_write_timeout(options_.write_timeout);
-  server_->set_payload_max_length(64 * 1024);
+  server_->set_payload_max_length(kMaxRequestBodyBytes);
   Route();
 }
 
@@ -176,7 +194,7 @@ void HttpServer::Route() {
   // without them learns nothing about the endpoints.
   server_->set_pre_routing_handler(
       [this](const httplib::Request& request, httplib::Response& response) {
-        if (request.headers.size() > kMaxRequestHeaders) {
+        if (ClientHeaderCount(request) > kMaxRequestHeaders) {
           response.status = 431;
           response.set_content(
               fmt::format("too many request headers: at most {}\n", kMaxRequestHeaders),
@@ -201,6 +219,16 @@ void HttpServer::Route() {
           response.set_header("Allow", reload_path ? "POST" : "GET, HEAD");
           response.set_content(fmt::format("method {} is not allowed on {}: use {}\n",
                                            request.method, request.path, methods),
+                               "text/plain; charset=utf-8");
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        if (reload_path &&
+            request.get_header_value<std::uint64_t>("Content-Length") > kMaxRequestBodyBytes) {
+          response.status = 413;
+          response.set_header("Connection", "close");
+          response.set_content(fmt::format("request body too large: at most {} bytes, and "
+                                           "the reload needs none\n",
+                                           kMaxRequestBodyBytes),
                                "text/plain; charset=utf-8");
           return httplib::Server::HandlerResponse::Handled;
         }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "koji_exporter/exposition.hpp"
+#include "support/raw_request.hpp"
 #include "support/trickling_client.hpp"
 
 namespace koji_exporter {
@@ -149,6 +150,40 @@ TEST_SUITE("http_server") {
     auto normal = test.Client().Get("/metrics");
     REQUIRE(normal);
     CHECK(normal->status == 200);
+  }
+
+  TEST_CASE("the header limit counts the client's headers") {
+    TestServer test;
+    // Host and 63 more make 64 headers, the most allowed; one more is refused.
+    std::string request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    for (int i = 0; i < 62; ++i) request += "X-Filler-" + std::to_string(i) + ": 1\r\n";
+    const std::string allowed = testing::SendRawRequest(test.server->port(), request + "\r\n");
+    CHECK(allowed.rfind("HTTP/1.1 200 ", 0) == 0);
+    const std::string refused =
+        testing::SendRawRequest(test.server->port(), request + "X-One-Too-Many: 1\r\n\r\n");
+    CHECK(refused.rfind("HTTP/1.1 431 ", 0) == 0);
+  }
+
+  TEST_CASE("a reload with a large body is refused") {
+    TestServer test;
+    std::atomic<int> reloads{0};
+    test.server->SetReloadHandler([&reloads] {
+      ++reloads;
+      return std::string();
+    });
+    // The body is announced but never sent: the answer must not wait for it.
+    const std::string response = testing::SendRawRequest(
+        test.server->port(),
+        "POST /-/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n");
+    CHECK(response.rfind("HTTP/1.1 413 ", 0) == 0);
+    CHECK(response.find("request body too large: at most 65536 bytes") != std::string::npos);
+    CHECK(reloads == 0);
+
+    const std::string empty = testing::SendRawRequest(
+        test.server->port(),
+        "POST /-/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    CHECK(empty.rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(reloads == 1);
   }
 
   TEST_CASE("unknown paths get 404 with a hint") {

@@ -14,6 +14,7 @@
 
 #include "db/exporter_process.hpp"
 #include "db/test_database.hpp"
+#include "support/raw_request.hpp"
 
 namespace koji_exporter {
 namespace {
@@ -120,7 +121,7 @@ TEST_SUITE("web security end to end") {
     CHECK(status == 200);
   }
 
-  TEST_CASE("plain http to the tls port fails") {
+  TEST_CASE("plain http to the tls port gets a hint") {
     TestDatabase database;
     Setup setup(database, kTlsAndAuth);
     WriteCertificate(setup.directory);
@@ -128,8 +129,11 @@ TEST_SUITE("web security end to end") {
 
     exporter.SetClientOptions(ClientOptions{false, kUser, kPassword});
     int status = -1;
-    CHECK(exporter.Get("/healthz", &status).empty());
-    CHECK(status == 0);
+    CHECK(exporter.Get("/healthz", &status) == "this port speaks HTTPS: use an https:// URL\n");
+    CHECK(status == 400);
+    const std::string raw = testing::SendRawRequest(
+        exporter.port(), "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    CHECK(raw.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
   }
 
   TEST_CASE("missing or wrong credentials get 401") {
