@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <string_view>
+
 #include "koji_exporter/names.hpp"
 
 namespace koji_exporter {
@@ -42,6 +44,20 @@ void CheckNames(const prometheus::MetricFamily& family) {
   }
 }
 
+// prometheus-cpp 1.0 writes NaN as "Nan". Prometheus reads either, but the text format
+// spells it "NaN" and stricter parsers accept only that. Only sample lines are changed:
+// a sample line ends with its value, and a newline inside a label value is escaped.
+void SpellNaN(std::string& text) {
+  constexpr std::string_view kWritten = " Nan\n";
+  std::size_t at = 0;
+  while ((at = text.find(kWritten, at)) != std::string::npos) {
+    const std::size_t line_start = text.rfind('\n', at);
+    const std::size_t first = line_start == std::string::npos ? 0 : line_start + 1;
+    if (text[first] != '#') text.replace(at + 1, 3, "NaN");
+    at += kWritten.size();
+  }
+}
+
 }  // namespace
 
 std::string RenderExposition(std::vector<prometheus::MetricFamily> families) {
@@ -49,7 +65,9 @@ std::string RenderExposition(std::vector<prometheus::MetricFamily> families) {
     CheckNames(family);
     family.help = EscapeHelp(family.help);
   }
-  return prometheus::TextSerializer().Serialize(families);
+  std::string text = prometheus::TextSerializer().Serialize(families);
+  SpellNaN(text);
+  return text;
 }
 
 std::string GzipCompress(const std::string& body) {

@@ -3,6 +3,7 @@
 // `promtool check metrics` on each of them.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -111,6 +112,25 @@ TEST_SUITE("exposition") {
     family.metric = {sample};
     CHECK_THROWS_WITH_AS(RenderExposition({family}),
                          "metric \"koji_good\": invalid label name \"bad-label\"", ExpositionError);
+  }
+
+  TEST_CASE("special values are spelled as the text format does") {
+    prometheus::MetricFamily family;
+    family.name = "koji_odd";
+    family.help = "Ends in Nan";
+    family.type = prometheus::MetricType::Gauge;
+    for (const double value : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+      prometheus::ClientMetric sample;
+      sample.label = {{"value", "x Nan\ny"}};
+      sample.gauge.value = value;
+      family.metric.push_back(sample);
+    }
+    CHECK(RenderExposition({family}) ==
+          "# HELP koji_odd Ends in Nan\n"
+          "# TYPE koji_odd gauge\n"
+          "koji_odd{value=\"x Nan\\ny\"} NaN\n"
+          "koji_odd{value=\"x Nan\\ny\"} +Inf\n"
+          "koji_odd{value=\"x Nan\\ny\"} -Inf\n");
   }
 
   TEST_CASE("gzip output is a gzip stream") {
