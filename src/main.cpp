@@ -14,6 +14,7 @@
 #include <pthread.h>
 
 #include "koji_exporter/conninfo.hpp"
+#include "koji_exporter/explain.hpp"
 #include "koji_exporter/http_server.hpp"
 #include "koji_exporter/log.hpp"
 #include "koji_exporter/registry.hpp"
@@ -33,6 +34,10 @@ replica) on their own schedules and serves the results to Prometheus on /metrics
 flags:
   --config.file=PATH            main configuration file (default: koji_exporter.yaml)
   --config.check                validate the configuration and rule files, then exit 0 or 1
+  --explain                     print the planner's estimated cost and rows of each rule
+                                and its sequential scans of large tables, then exit 0, or
+                                1 when a rule cannot be planned; uses EXPLAIN without
+                                ANALYZE, so no rule's query is run
   --web.listen-address=ADDR     address to serve on, overriding web.listen_address
                                 (host:port, :port or [ipv6]:port; default :19716)
   --web.config.file=PATH        web configuration for TLS and basic auth, in the
@@ -56,6 +61,7 @@ database.password_file, PGPASSWORD or PGPASSFILE.
 struct Flags {
   std::string config_file = "koji_exporter.yaml";
   bool config_check = false;
+  bool explain = false;
   std::string listen_address;
   std::string web_config_file;
   int max_threads = 16;
@@ -63,8 +69,8 @@ struct Flags {
   LogFormat log_format = LogFormat::kLogfmt;
 };
 
-// Exit codes: 0 success, 1 unusable configuration, startup failure or a second stop
-// signal, 2 bad flags.
+// Exit codes: 0 success, 1 unusable configuration, startup failure, a rule that --explain
+// cannot plan or a second stop signal, 2 bad flags.
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
@@ -98,6 +104,8 @@ Flags ParseFlags(int argc, char** argv) {
       std::exit(0);
     } else if (arg == "--config.check") {
       flags.config_check = true;
+    } else if (arg == "--explain") {
+      flags.explain = true;
     } else if (arg == "--config.file") {
       flags.config_file = take_value();
     } else if (arg == "--web.listen-address") {
@@ -127,6 +135,7 @@ Flags ParseFlags(int argc, char** argv) {
       FailUsage(fmt::format("unknown flag \"{}\"", argv[i]));
     }
   }
+  if (flags.config_check && flags.explain) FailUsage("use --config.check or --explain, not both");
   return flags;
 }
 
@@ -257,6 +266,7 @@ int Run(const Flags& flags) {
                            "scripts/run.sh starts a demo database when none is configured"}});
     return kExitFailure;
   }
+  if (flags.explain) return ExplainRules(config, conninfo, std::cout, std::cerr);
 
   const sigset_t stop_signals = BlockStopSignals();
 
