@@ -86,6 +86,13 @@ const char* kLandingPage = R"(<!DOCTYPE html>
 </html>
 )";
 
+std::string TlsProblemText(const std::string& cert_file, const std::string& key_file) {
+  return fmt::format(
+      "could not load TLS certificate \"{}\" and key \"{}\": both must be PEM files and the "
+      "key must match the certificate",
+      cert_file, key_file);
+}
+
 // Creates an HTTPS server when a certificate is configured. Whether the files loaded is
 // checked in Bind(), where a failure can be reported as a ListenError.
 std::unique_ptr<httplib::Server> MakeServer(const HttpServerOptions& options) {
@@ -160,6 +167,11 @@ bool AcceptsGzip(const std::string& accept_encoding) {
     if (std::strtod(parameter.c_str() + 2, nullptr) > 0) return true;
   }
   return false;
+}
+
+std::string TlsLoadProblem(const std::string& cert_file, const std::string& key_file) {
+  const httplib::SSLServer server(cert_file.c_str(), key_file.c_str());
+  return server.is_valid() ? "" : TlsProblemText(cert_file, key_file);
 }
 
 HttpServer::HttpServer(HttpServerOptions options, SnapshotSource snapshot, HealthCheck healthy,
@@ -303,10 +315,7 @@ void HttpServer::Bind() {
                     options_.listen_address));
   }
   if (!server_->is_valid()) {
-    throw ListenError(fmt::format(
-        "could not load TLS certificate \"{}\" and key \"{}\": both must be PEM files and the "
-        "key must match the certificate",
-        options_.tls_cert_file, options_.tls_key_file));
+    throw ListenError(TlsProblemText(options_.tls_cert_file, options_.tls_key_file));
   }
   bool bound = false;
   if (address.port == 0) {

@@ -250,6 +250,16 @@ int Run(const Flags& flags) {
 
   const std::optional<WebConfig> web = LoadWebConfigFlag(flags);
   if (!web) return kExitFailure;
+  if (web->UsesTls()) {
+    // Loaded here as well as at startup, so --config.check catches a bad renewal.
+    const std::string problem = TlsLoadProblem(web->tls_cert_file, web->tls_key_file);
+    if (!problem.empty()) {
+      std::cerr << fmt::format("{}: {}\n", flags.web_config_file, problem);
+      std::cerr << fmt::format("koji_exporter: web configuration \"{}\" has 1 problem(s)\n",
+                               flags.web_config_file);
+      return kExitFailure;
+    }
+  }
 
   if (flags.config_check) {
     std::cout << fmt::format("{}: ok ({} rule files, {} rules, {} metrics)\n", flags.config_file,

@@ -342,8 +342,16 @@ void CheckQueryKind(const std::string& sql, const YAML::Mark& mark, const Scope&
 // absent) and "max_series" (1 to kMaxSeriesLimit).
 void ReadLimits(const Entries& entries, Rule& rule, const Scope& scope) {
   rule.stale_after = kDefaultStaleIntervals * rule.interval;
+  // An interval that was reported as invalid was replaced by the default, which the
+  // message below would name as if the file had set it.
+  const Entry* interval = FindEntry(entries, "interval");
+  std::chrono::milliseconds parsed{0};
+  const bool interval_usable = interval == nullptr || (interval->value.IsScalar() &&
+                                                       ParseDuration(interval->value.Scalar(),
+                                                                     &parsed) &&
+                                                       parsed.count() > 0);
   if (const auto stale_after = ReadDuration(entries, "stale_after", scope)) {
-    if (*stale_after < rule.interval) {
+    if (interval_usable && *stale_after < rule.interval) {
       scope.Report(FindEntry(entries, "stale_after")->Mark(),
                    fmt::format("stale_after \"{}\" must not be shorter than interval \"{}\"",
                                FormatDuration(*stale_after), FormatDuration(rule.interval)));

@@ -724,6 +724,18 @@ TEST_SUITE("rule_loader") {
         {"stale_after shorter than the interval", rule_with("    stale_after: 10s\n"),
          {"hosts.yaml:4:18: rule \"hosts\": stale_after \"10s\" must not be shorter than "
           "interval \"30s\""}},
+        {"stale_after beside an invalid interval",
+         "rules:\n"
+         "  - name: hosts\n"
+         "    interval: -5s\n"
+         "    stale_after: 10s\n"
+         "    sql: SELECT 1 AS v\n"
+         "    metrics:\n"
+         "      - name: koji_hosts_enabled\n"
+         "        type: gauge\n"
+         "        help: Enabled.\n"
+         "        value: v\n",
+         {"hosts.yaml:3:15: rule \"hosts\": interval \"-5s\" must be greater than zero"}},
         {"stale_after not a duration", rule_with("    stale_after: soon\n"),
          {"hosts.yaml:4:18: rule \"hosts\": invalid stale_after \"soon\": use a Prometheus "
           "duration such as 30s, 5m or 1h30m"}},

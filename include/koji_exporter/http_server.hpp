@@ -111,6 +111,10 @@ class HttpServer {
   int port_ = 0;
 };
 
+/// Loads a TLS certificate and key as the HTTPS server would, and returns "" when both load
+/// and match, else the problem.
+std::string TlsLoadProblem(const std::string& cert_file, const std::string& key_file);
+
 /// Returns whether an Accept-Encoding header value accepts gzip (a `gzip` or `*` coding
 /// with a non-zero q value).
 bool AcceptsGzip(const std::string& accept_encoding);

@@ -248,6 +248,29 @@ TEST_SUITE("web security end to end") {
     CHECK(result.output.find("msg=\"cannot start HTTP server\" err=\"could not load TLS "
                              "certificate") != std::string::npos);
   }
+
+  TEST_CASE("config check loads the certificate and key") {
+    TestDatabase database;
+    Setup setup(database, kTlsAndAuth);
+    WriteCertificate(setup.directory);
+    const std::vector<std::string> check = {"--config.file=" + setup.config,
+                                            "--web.config.file=" + setup.web_config,
+                                            "--config.check"};
+    CHECK(RunExporter(check).exit_code == 0);
+
+    // Both files exist, but the key belongs to another certificate, as after a renewal
+    // that replaced only one of them.
+    const std::string certificate = setup.directory.path() + "/tls.crt";
+    REQUIRE(std::system(fmt::format("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+                                    "/CN=other -keyout '{0}/other.key' -out '{0}/other.crt' "
+                                    "2>/dev/null && cp '{0}/other.key' '{0}/tls.key'",
+                                    setup.directory.path())
+                            .c_str()) == 0);
+    const auto result = RunExporter(check);
+    CHECK(result.exit_code == 1);
+    CHECK(result.output.find(setup.web_config + ": could not load TLS certificate \"" +
+                             certificate + "\"") != std::string::npos);
+  }
 }
 
 }  // namespace koji_exporter
