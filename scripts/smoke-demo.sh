@@ -16,6 +16,7 @@ expected_metrics=(
   koji_enabled_hosts_task_load_per_channel koji_channel_enabled
   koji_waiting_tasks koji_in_progress_tasks koji_tasks_total koji_task_completions_total
   koji_task_succeed_total koji_task_errors_total
+  koji_oldest_waiting_task_create_timestamp_seconds
   koji_packages_per_tag koji_builds_per_tag koji_builds_per_package
 )
 

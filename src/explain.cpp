@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "koji_exporter/conninfo.hpp"
+#include "koji_exporter/incremental_rule.hpp"
 
 namespace koji_exporter {
 namespace {
@@ -123,13 +124,15 @@ std::string DescribeDatabase(const DatabaseConfig& database) {
 // Plans `rule` in a READ ONLY transaction that is rolled back, with the rule's own
 // statement and lock timeouts, and reads the estimates out of the JSON plan. Throws the
 // libpqxx exceptions of the server's errors.
-PlanEstimate PlanRule(pqxx::connection& connection, const Rule& rule) {
+PlanEstimate PlanStatement(pqxx::connection& connection, const Rule& rule, const std::string& sql,
+                           const std::vector<std::string>& parameters) {
   pqxx::read_transaction transaction(connection);
   transaction.exec0(fmt::format("SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
                                 rule.timeout.count(),
                                 std::max<long long>(1, rule.timeout.count() / 2)));
   // The extended protocol accepts one statement only, as when the rule runs.
-  const pqxx::row explained = transaction.exec_params1(kExplainPrefix + rule.sql);
+  const pqxx::row explained = transaction.exec_params1(
+      kExplainPrefix + sql, pqxx::prepare::make_dynamic_params(parameters));
   const std::string plan_json = explained[0].c_str();
 
   PlanEstimate plan;
@@ -142,6 +145,40 @@ PlanEstimate PlanRule(pqxx::connection& connection, const Rule& rule) {
   }
   transaction.abort();
   return plan;
+}
+
+// Plans a plain rule's statement, or the statements of an incremental rule's runs after
+// the start, summed: those decide what the rule costs every interval.
+PlanEstimate PlanRule(pqxx::connection& connection, const Rule& rule) {
+  if (!rule.incremental) return PlanStatement(connection, rule, rule.sql, {});
+  // The statements of a run are planned with keys near the newest, as they will run.
+  long long newest_key = 0;
+  {
+    pqxx::read_transaction transaction(connection);
+    const pqxx::result newest =
+        transaction.exec_params(IncrementalNewestKeyStatement(rule), 0);
+    if (!newest.empty()) newest_key = newest[0][0].as<long long>(0);
+    transaction.abort();
+  }
+  PlanEstimate total;
+  for (const auto& statement : IncrementalRunStatements(rule, newest_key)) {
+    const PlanEstimate plan = PlanStatement(connection, rule, statement.sql, statement.parameters);
+    total.total_cost += plan.total_cost;
+    total.rows += plan.rows;
+    total.scans.insert(total.scans.end(), plan.scans.begin(), plan.scans.end());
+  }
+  return total;
+}
+
+// Describes the one-time sum of an incremental rule at start, whose full scan is expected.
+std::string DescribeSeed(pqxx::connection& connection, const Rule& rule) {
+  const IncrementalStatement seed = IncrementalSeedStatement(rule);
+  const PlanEstimate plan = PlanStatement(connection, rule, seed.sql, seed.parameters);
+  std::string line = fmt::format("  once at start: estimated cost {}", FormatCost(plan.total_cost));
+  for (const auto& scan : CostlyScans(plan)) {
+    line += fmt::format(", sequential scan of {}", DescribeScannedTable(scan));
+  }
+  return line + "\n";
 }
 
 }  // namespace
@@ -219,7 +256,14 @@ int ExplainRules(const Config& config, const std::string& conninfo, std::ostream
     try {
       const PlanEstimate plan = PlanRule(*connection, rule);
       if (!CostlyScans(plan).empty()) ++warned;
-      report << FormatPlanReport(rule, plan);
+      std::string block = FormatPlanReport(rule, plan);
+      if (rule.incremental) {
+        // The start's sum goes before the verdict, which is about every run.
+        const std::size_t verdict = block.rfind("  ", block.size() - 2);
+        block.insert(verdict, "  incremental: the cost above is that of each run\n" +
+                                  DescribeSeed(*connection, rule));
+      }
+      report << block;
     } catch (const pqxx::broken_connection& error) {
       // A lost session cannot plan the remaining rules either.
       report << FormatFailureReport(rule, OneLine(error.what()));

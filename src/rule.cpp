@@ -29,6 +29,13 @@ std::string RuleFingerprint(const Rule& rule) {
   add(std::to_string(rule.timeout.count()));
   add(std::to_string(rule.stale_after.count()));
   add(std::to_string(rule.max_series));
+  if (rule.incremental) {
+    add("incremental");
+    add(rule.incremental->key_column);
+    add(rule.incremental->open_column);
+    add(std::to_string(rule.incremental->reorder_window.count()));
+    add(std::to_string(rule.incremental->seed_timeout.count()));
+  }
   for (const auto& metric : rule.metrics) {
     add(metric.name);
     add(MetricTypeName(metric.type));

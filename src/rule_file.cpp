@@ -16,6 +16,7 @@
 
 #include "config_yaml.hpp"
 #include "duration.hpp"
+#include "incremental_file.hpp"
 #include "koji_exporter/names.hpp"
 #include "koji_exporter/rule_loader.hpp"
 
@@ -28,8 +29,8 @@ constexpr char kTotalSuffix[] = "_total";
 
 // The keys allowed in each mapping, in the order that "unknown key" messages list them.
 constexpr std::array<const char*, 1> kRuleFileKeys = {"rules"};
-constexpr std::array<const char*, 7> kRuleKeys = {"name",        "interval",   "timeout", "stale_after",
-                                                  "max_series", "sql",        "metrics"};
+constexpr std::array<const char*, 8> kRuleKeys = {
+    "name", "interval", "timeout", "stale_after", "max_series", "incremental", "sql", "metrics"};
 
 // Upper bound of max_series: beyond it one rule alone would overwhelm most Prometheus servers.
 constexpr std::size_t kMaxSeriesLimit = 10000000;
@@ -412,7 +413,9 @@ Rule ReadRule(const YAML::Node& node, const Timing& defaults, ProblemList& probl
     }
   }
 
+  ReadIncremental(entries, rule, scope);
   ReadMetrics(entries, rule, scope);
+  CheckIncrementalLabels(rule, scope);
   for (auto& metric : rule.metrics) {
     metric.exported_help = fmt::format("{} (rule {} in {}, refreshed every {})", metric.help,
                                        rule.name, problems.file(), FormatDuration(rule.interval));

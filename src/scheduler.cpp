@@ -36,14 +36,14 @@ void LogProblems(const Logger& logger, const MappedResult& mapped) {
 }  // namespace
 
 RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
-                      const Logger& logger) {
+                      const Logger& logger, IncrementalState* state) {
   const Logger rule_logger =
       logger.With({{"rule", rule.name}, {"file", rule.mark.file}});
   const auto started = Clock::now();
   RunReport report;
 
   try {
-    const QueryResult result = runner.Run(rule);
+    const QueryResult result = RunRule(runner, rule, state);
     registry.SetDatabaseUp(true);
     MappedResult mapped = MapRows(rule, result);
 
@@ -139,6 +139,7 @@ Clock::time_point Scheduler::LastTick() const {
 std::shared_ptr<Scheduler::Slot> Scheduler::NewSlot(Rule rule, Clock::time_point due) {
   auto slot = std::make_shared<Slot>();
   slot->fingerprint = RuleFingerprint(rule);
+  if (rule.incremental) slot->incremental = std::make_unique<IncrementalState>();
   slot->rule = std::move(rule);
   slot->next_due = due;
   return slot;
@@ -148,6 +149,12 @@ Clock::duration Scheduler::ComputeMaxSilence(const std::vector<std::shared_ptr<S
   Clock::duration longest{0};
   for (const auto& slot : slots) {
     longest = std::max<Clock::duration>(longest, QueryRunner::ClientDeadline(slot->rule.timeout));
+    // The first run of an incremental rule sums the whole table under its seed timeout.
+    if (slot->rule.incremental) {
+      longest = std::max<Clock::duration>(
+          longest, QueryRunner::ClientDeadline(slot->rule.incremental->seed_timeout) +
+                       QueryRunner::ClientDeadline(slot->rule.timeout));
+    }
   }
   return longest + std::chrono::seconds(30);
 }
@@ -238,7 +245,8 @@ void Scheduler::WorkerLoop(QueryRunner& runner, int worker_index) {
     // read without the lock.
     lock.unlock();
     const auto started = Clock::now();
-    const RunReport report = ExecuteRule(runner, slot->rule, registry_, worker_logger);
+    const RunReport report =
+        ExecuteRule(runner, slot->rule, registry_, worker_logger, slot->incremental.get());
     lock.lock();
 
     ScheduleNextRun(*slot, report, started, jitter(random), worker_logger);

@@ -251,7 +251,7 @@ TEST_SUITE("rule_loader") {
         {"rule key",
          WithTiming("    intervall: 30s"),
          {"hosts.yaml:3:5: rule \"hosts\": unknown key \"intervall\" (allowed: name, interval, "
-          "timeout, stale_after, max_series, sql, metrics)"}},
+          "timeout, stale_after, max_series, incremental, sql, metrics)"}},
         {"top-level key",
          "rule:\n"
          "  - name: hosts\n",
@@ -705,6 +705,56 @@ TEST_SUITE("rule_loader") {
                          "a.yaml:2:5: missing required key \"sql\"\n"
                          "a.yaml:2:5: missing required key \"metrics\"",
                          ConfigError);
+  }
+
+  TEST_CASE("incremental settings are read") {
+    const std::vector<Rule> rules = ParseRuleFile(R"(rules:
+  - name: jobs
+    incremental:
+      key: id
+      open: open
+      reorder_window: 2m
+    sql: SELECT id, true AS open, 1 AS jobs
+    metrics:
+      - {name: koji_jobs_total, type: counter, help: Jobs., value: jobs}
+)",
+                                                  "jobs.yaml", RuleDefaults{});
+    REQUIRE(rules.size() == 1);
+    REQUIRE(rules[0].incremental);
+    CHECK(rules[0].incremental->key_column == "id");
+    CHECK(rules[0].incremental->open_column == "open");
+    CHECK(rules[0].incremental->reorder_window == std::chrono::minutes(2));
+    CHECK(rules[0].incremental->seed_timeout == std::chrono::minutes(10));
+    // The settings are part of the fingerprint, so changing them restarts the sums.
+    Rule changed = rules[0];
+    changed.incremental->open_column = "running";
+    CHECK(RuleFingerprint(changed) != RuleFingerprint(rules[0]));
+  }
+
+  TEST_CASE("incremental problems are reported") {
+    CheckProblemCases({
+        {"missing key, bad column and unknown key",
+         "rules:\n"
+         "  - name: jobs\n"
+         "    incremental: {open: 1open, seed_timeout: soon, bogus: 1}\n"
+         "    sql: SELECT 1 AS v\n"
+         "    metrics:\n"
+         "      - {name: koji_a, type: gauge, help: a, value: v, labels: [kind]}\n"
+         "      - {name: koji_b, type: gauge, help: b, value: v}\n",
+         {"hosts.yaml:3:18: rule \"jobs\": missing required key \"key\"",
+          "hosts.yaml:3:25: rule \"jobs\": invalid column name \"1open\" in "
+          "\"incremental.open\": name a result column of letters, digits and underscores",
+          "hosts.yaml:3:46: rule \"jobs\": invalid seed_timeout \"soon\": use a Prometheus "
+          "duration such as 30s, 5m or 1h30m",
+          "hosts.yaml:3:52: rule \"jobs\": unknown key \"bogus\" (allowed: key, open, "
+          "reorder_window, seed_timeout)",
+          "hosts.yaml:7:9: rule \"jobs\": metric \"koji_b\" has the labels [] but \"koji_a\" "
+          "has [kind]: every metric of an incremental rule must use the same label columns"}},
+        {"not a map", "rules:\n  - name: jobs\n    incremental: yes\n    sql: SELECT 1 AS v\n"
+                      "    metrics:\n      - {name: koji_a, type: gauge, help: a, value: v}\n",
+         {"hosts.yaml:3:18: rule \"jobs\": \"incremental\" must be a map with the keys \"key\" "
+          "and \"open\", but it is the string \"yes\""}},
+    });
   }
 
   TEST_CASE("stale_after and max_series are checked") {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,23 @@ struct MetricSpec {
   SourceMark mark;
 };
 
+/// Settings of an incremental rule: one whose SQL returns one row per database row, of
+/// which each run reads only the rows that are new or may still change. The exporter keeps
+/// the sums of the rows that can no longer change.
+struct IncrementalSpec {
+  /// Column with each row's key: an integer that is unique and larger for newer rows, such
+  /// as a serial primary key.
+  std::string key_column;
+  /// Boolean column, true while the row may still change (a task that has not finished).
+  /// Rows where it is false or NULL are summed once and never read again.
+  std::string open_column;
+  /// How long after a key is first seen rows with smaller keys are still looked for,
+  /// because transactions commit out of key order.
+  std::chrono::milliseconds reorder_window{std::chrono::minutes(10)};
+  /// statement_timeout of the statements that sum all rows when the rule starts.
+  std::chrono::milliseconds seed_timeout{std::chrono::minutes(10)};
+};
+
 /// One SQL statement run on its own schedule, feeding one or more metric families.
 struct Rule {
   /// snake_case name, unique across all rule files; the `query` label of self-metrics.
@@ -66,6 +84,8 @@ struct Rule {
   /// Maximum samples per metric family; rows beyond it are dropped and counted.
   std::size_t max_series = kDefaultMaxSeries;
   std::vector<MetricSpec> metrics;
+  /// Set for an incremental rule.
+  std::optional<IncrementalSpec> incremental;
   SourceMark mark;
 };
 

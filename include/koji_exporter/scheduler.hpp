@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "koji_exporter/incremental_rule.hpp"
 #include "koji_exporter/log.hpp"
 #include "koji_exporter/query_runner.hpp"
 #include "koji_exporter/registry.hpp"
@@ -20,9 +21,10 @@ namespace koji_exporter {
 
 /// Runs `rule` once on `runner`, maps the rows and records the outcome in `registry`,
 /// logging a failure or odd values once. Never throws for a rule or database fault; the
-/// returned report describes the outcome. Sets the registry's database-up state.
+/// returned report describes the outcome. Sets the registry's database-up state. An
+/// incremental rule needs its `state`, which keeps its sums between runs.
 RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
-                      const Logger& logger);
+                      const Logger& logger, IncrementalState* state = nullptr);
 
 /// Background scheduler. Each worker thread owns one QueryRunner (one session), so at most
 /// `workers` rules run at once and a slow rule delays only the worker that runs it.
@@ -59,6 +61,9 @@ class Scheduler {
     std::chrono::steady_clock::time_point next_due;
     bool running = false;
     int consecutive_failures = 0;
+    // The sums of an incremental rule. A reload keeps the slot, and so the sums, of a rule
+    // whose fingerprint did not change.
+    std::unique_ptr<IncrementalState> incremental;
     // The slot of the rule's previous definition after a reload; the rule waits while it
     // runs, so that two definitions of one rule never run at once.
     std::shared_ptr<Slot> predecessor;

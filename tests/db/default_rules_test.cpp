@@ -5,18 +5,25 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
+#include <pqxx/pqxx>
 
 #include "db/test_database.hpp"
+#include "koji_exporter/incremental_rule.hpp"
+#include "koji_exporter/query_runner.hpp"
+#include "koji_exporter/rule_loader.hpp"
 
 namespace koji_exporter {
 namespace {
@@ -31,7 +38,19 @@ const std::vector<std::string> kFixtures = {"tests/fixtures/koji_schema.sql",
                                             "tests/fixtures/koji_sample_data.sql"};
 const std::vector<std::string> kRuleFiles = {"queries/hosts.yaml", "queries/channels.yaml",
                                              "queries/tasks.yaml", "queries/tags.yaml",
-                                             "queries/builds.yaml"};
+                                             "queries/builds.yaml", "queries/replica.yaml",
+                                             "queries/task_waits.yaml"};
+
+// The sample data, which the role of deploy/sql/koji_exporter_role.sql may read through
+// that file's grants only. The SELECT that Koji's schema grants to PUBLIC on some tables is
+// taken away, so a rule that reads a table the file does not grant fails in these tests.
+class SampleDatabase : public TestDatabase {
+ public:
+  SampleDatabase() : TestDatabase(kFixtures) {
+    Execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC");
+    ApplyExporterRole();
+  }
+};
 
 // Every metric family the default rules export.
 const std::set<std::string> kDefaultMetrics = {
@@ -51,6 +70,7 @@ const std::set<std::string> kDefaultMetrics = {
     "koji_task_completions_total",
     "koji_task_succeed_total",
     "koji_task_errors_total",
+    "koji_oldest_waiting_task_create_timestamp_seconds",
     "koji_packages_per_tag",
     "koji_builds_per_tag",
     "koji_builds_per_package",
@@ -142,6 +162,7 @@ void CheckChannels(const Samples& all, const std::vector<ChannelHosts>& rows) {
 struct TaskCounts {
   std::string channel;
   std::string method;
+  std::string tag;
   double waiting;
   double in_progress;
   double total;
@@ -153,7 +174,7 @@ struct TaskCounts {
 void CheckTasks(const Samples& all, const std::vector<TaskCounts>& rows) {
   Samples waiting, in_progress, total, completions, succeeded, errors;
   for (const auto& row : rows) {
-    const Labels labels = {{"channel", row.channel}, {"method", row.method}};
+    const Labels labels = {{"channel", row.channel}, {"method", row.method}, {"tag", row.tag}};
     waiting[Series("koji_waiting_tasks", labels)] = row.waiting;
     in_progress[Series("koji_in_progress_tasks", labels)] = row.in_progress;
     total[Series("koji_tasks_total", labels)] = row.total;
@@ -195,27 +216,33 @@ const std::vector<ChannelHosts> kSampleChannels = {
 // (OPEN), total, completions (CLOSED + CANCELED + FAILED), succeeded (CLOSED), errors
 // (FAILED). Task ids refer to koji_sample_data.sql.
 const std::vector<TaskCounts> kSampleTasks = {
-    // Tasks 1, 18 CLOSED; 6 FAILED; 15 CANCELED; 10, 21 OPEN; 16 FREE; 17 ASSIGNED.
-    {"default", "build", 2, 2, 8, 4, 2, 1},
-    // Tasks 3, 4, 20 CLOSED; 8 FAILED; 9 CANCELED; 12, 23, 24 OPEN; 14 FREE; 13 ASSIGNED.
-    {"default", "buildArch", 2, 3, 10, 5, 3, 1},
-    // Tasks 2, 7, 11, 19, 22, all CLOSED.
-    {"default", "buildSRPMFromSCM", 0, 0, 5, 5, 5, 0},
-    // Task 5 CLOSED.
-    {"default", "tagBuild", 0, 0, 1, 1, 1, 0},
-    // Tasks 25, 27 CLOSED; 29 FAILED; 32 OPEN; 35 FREE.
-    {"createrepo", "newRepo", 1, 1, 5, 3, 2, 1},
+    // Tasks 1, 18 CLOSED; 6 FAILED; 10, 21 OPEN; 16 FREE; 17 ASSIGNED; all for the target
+    // f42-candidate, whose destination is f42-updates-candidate.
+    {"default", "build", "f42-updates-candidate", 2, 2, 7, 3, 2, 1},
+    // Task 15 CANCELED; its request is not XML, so it has no tag.
+    {"default", "build", "", 0, 0, 1, 1, 0, 0},
+    // Tasks 3, 4, 20 CLOSED; 8 FAILED; 9 CANCELED; 12, 23, 24 OPEN; 14 FREE; 13 ASSIGNED;
+    // build tag 6.
+    {"default", "buildArch", "f42-build", 2, 3, 10, 5, 3, 1},
+    // Tasks 2, 7, 11, 19, 22, all CLOSED; build tag 6.
+    {"default", "buildSRPMFromSCM", "f42-build", 0, 0, 5, 5, 5, 0},
+    // Task 5 CLOSED; tag 3.
+    {"default", "tagBuild", "f42-updates-candidate", 0, 0, 1, 1, 1, 0},
+    // Tasks 25, 27 (by name) CLOSED; 29 (by id) FAILED; 32 (struct) OPEN.
+    {"createrepo", "newRepo", "f42-build", 0, 1, 4, 3, 2, 1},
+    // Task 35 (struct) FREE.
+    {"createrepo", "newRepo", "f42", 1, 0, 1, 0, 0, 0},
     // Tasks 26, 28 CLOSED; 30 FAILED; 31 CANCELED; 33 OPEN; 34 ASSIGNED.
-    {"createrepo", "createrepo", 1, 1, 6, 4, 2, 1},
+    {"createrepo", "createrepo", "", 1, 1, 6, 4, 2, 1},
     // Task 36 CLOSED; 38 OPEN.
-    {"bigmem", "build", 0, 1, 2, 1, 1, 0},
-    // Task 37 CLOSED; 39 OPEN; 40 FREE.
-    {"bigmem", "buildArch", 1, 1, 3, 1, 1, 0},
+    {"bigmem", "build", "f42-updates-candidate", 0, 1, 2, 1, 1, 0},
+    // Task 37 CLOSED; 39 OPEN; 40 FREE; the build tag by name.
+    {"bigmem", "buildArch", "f42-build", 1, 1, 3, 1, 1, 0},
     // Task 41 CLOSED; 42 FAILED; 43 FREE in the disabled channel.
-    {"retired", "runroot", 1, 0, 3, 2, 1, 1},
+    {"retired", "runroot", "", 1, 0, 3, 2, 1, 1},
     // Task 44 FREE in a channel without hosts; 45 CANCELED, which is neither a success
     // nor an error.
-    {"maven", "buildMaven", 1, 0, 2, 1, 0, 0},
+    {"maven", "buildMaven", "", 1, 0, 2, 1, 0, 0},
 };
 
 // koji_builds_per_tag of the unchanged sample data.
@@ -275,16 +302,17 @@ Samples SamplePackagesPerTag() {
   };
 }
 
-// Runs every default rule once; all of them must succeed without NULLs or duplicates.
+// Runs every default rule once, connected as the exporter's role; all of them must
+// succeed without NULLs or duplicates.
 Samples CollectDefaults(const TestDatabase& database) {
-  return CollectSamples(database.Conninfo(), kRuleFiles);
+  return CollectSamples(database.ExporterConninfo(), kRuleFiles);
 }
 
 }  // namespace
 
 TEST_SUITE("default rules") {
   TEST_CASE("only documented metrics are exported") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     const Samples samples = CollectDefaults(database);
 
     std::set<std::string> families;
@@ -293,7 +321,7 @@ TEST_SUITE("default rules") {
   }
 
   TEST_CASE("host metrics match listHosts") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     const Samples samples = CollectDefaults(database);
 
     // builder-05 has no active host_config row and appears in none of these.
@@ -357,17 +385,74 @@ TEST_SUITE("default rules") {
   }
 
   TEST_CASE("channel metrics count enabled hosts") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     CheckChannels(CollectDefaults(database), kSampleChannels);
   }
 
   TEST_CASE("task metrics count states per method") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     CheckTasks(CollectDefaults(database), kSampleTasks);
   }
 
+  TEST_CASE("oldest waiting task per channel") {
+    SampleDatabase database;
+    const auto oldest = [](const std::string& channel) {
+      return Channel("koji_oldest_waiting_task_create_timestamp_seconds", channel);
+    };
+    // The same value for every channel, found another way: the first task by create_time
+    // among those no host has opened. An empty result means no series.
+    const auto check_against_query = [&](const Samples& samples) {
+      for (const ChannelHosts& row : kSampleChannels) {
+        CAPTURE(row.channel);
+        const std::string expected = database.QueryValue(fmt::format(
+            "SELECT extract(epoch FROM t.create_time) FROM task t "
+            "JOIN channels c ON c.id = t.channel_id "
+            "WHERE c.name = '{}' AND t.state IN (0, 4) ORDER BY t.create_time LIMIT 1",
+            row.channel));
+        CAPTURE(expected);
+        const auto found = samples.find(oldest(row.channel));
+        if (expected.empty()) {
+          CHECK(found == samples.end());
+        } else {
+          REQUIRE(found != samples.end());
+          // doctest prints doubles with 6 digits, too few to tell Unix times apart.
+          const std::string actual = fmt::format("{}", found->second);
+          CAPTURE(actual);
+          CHECK(found->second == std::stod(expected));
+        }
+      }
+    };
+
+    Samples samples = CollectDefaults(database);
+    CheckMetric(samples, "koji_oldest_waiting_task_create_timestamp_seconds",
+                {
+                    // Tasks 13 (ASSIGNED) and 14 (FREE), 11:34:01 UTC. Tasks 16 and 17 are newer.
+                    {oldest("default"), 1751369641},
+                    // Task 34 (ASSIGNED), 11:50:06 UTC. Task 35 (FREE) is newer.
+                    {oldest("createrepo"), 1751370606},
+                    // Task 40 (FREE), 09:05:00 UTC.
+                    {oldest("bigmem"), 1751360700},
+                    // Task 43 (FREE) in the disabled channel, 10:00:00 UTC.
+                    {oldest("retired"), 1751364000},
+                    // Task 44 (FREE) in a channel without hosts, 08:00:00 UTC.
+                    {oldest("maven"), 1751356800},
+                });
+    check_against_query(samples);
+
+    // builder-01 opens tasks 13 and 14, so task 17 (ASSIGNED, 11:58:00 UTC) becomes the
+    // oldest in default. Cancelling task 44 leaves maven without a series.
+    database.Execute(
+        "UPDATE task SET state = 1, host_id = 1, start_time = '2025-07-01 12:01:00+00' "
+        "WHERE id IN (13, 14);"
+        "UPDATE task SET state = 3, completion_time = '2025-07-01 12:01:00+00' WHERE id = 44;");
+    samples = CollectDefaults(database);
+    CHECK(samples.at(oldest("default")) == 1751371080);
+    CHECK(samples.count(oldest("maven")) == 0);
+    check_against_query(samples);
+  }
+
   TEST_CASE("tag metrics follow inheritance") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     const Samples samples = CollectDefaults(database);
 
     // The deleted tag f40 has no series in either metric.
@@ -376,7 +461,7 @@ TEST_SUITE("default rules") {
   }
 
   TEST_CASE("package builds count every state") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     const auto builds = [](const std::string& package) {
       return Series("koji_builds_per_package", {{"package", package}});
     };
@@ -403,7 +488,7 @@ TEST_SUITE("default rules") {
   }
 
   TEST_CASE("disabling a host updates hosts and channels") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     // What the hub's disableHost does: revoke the config row, insert a copy with enabled
     // FALSE.
     database.Execute(R"(
@@ -432,7 +517,7 @@ TEST_SUITE("default rules") {
   }
 
   TEST_CASE("leaving a channel updates only it") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     // What removeHostFromChannel does: revoke the host_channels row.
     database.Execute(R"(
         UPDATE host_channels SET active = NULL, revoke_event = get_event(), revoker_id = 1
@@ -445,32 +530,32 @@ TEST_SUITE("default rules") {
   }
 
   TEST_CASE("task transitions move the counts") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     // builder-01 opens the FREE build task 16.
     database.Execute(
         "UPDATE task SET state = 1, host_id = 1, start_time = '2025-07-01 12:01:00+00' "
         "WHERE id = 16");
     std::vector<TaskCounts> tasks = kSampleTasks;
     // default/build: one fewer waiting, one more in progress; the total is unchanged.
-    tasks[0] = {"default", "build", 1, 3, 8, 4, 2, 1};
+    tasks[0] = {"default", "build", "f42-updates-candidate", 1, 3, 7, 3, 2, 1};
     CheckTasks(CollectDefaults(database), tasks);
 
     // It finishes.
     database.Execute(
         "UPDATE task SET state = 2, completion_time = '2025-07-01 12:30:00+00' WHERE id = 16");
-    tasks[0] = {"default", "build", 1, 2, 8, 5, 3, 1};
+    tasks[0] = {"default", "build", "f42-updates-candidate", 1, 2, 7, 4, 3, 1};
     CheckTasks(CollectDefaults(database), tasks);
 
     // A task of a new method in a channel with no tasks yet adds six series.
     database.Execute(
         "INSERT INTO task (state, channel_id, owner, method, arch) "
         "VALUES (0, 6, 3, 'vmExec', 'noarch')");
-    tasks.push_back({"vm", "vmExec", 1, 0, 1, 0, 0, 0});
+    tasks.push_back({"vm", "vmExec", "", 1, 0, 1, 0, 0, 0});
     CheckTasks(CollectDefaults(database), tasks);
   }
 
   TEST_CASE("blocking and listing change tag counts") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     // Block bash in f42-updates (a new blocked row with its owner, as the hub does) and
     // add nano to f42's package list.
     database.Execute(R"(
@@ -494,7 +579,7 @@ TEST_SUITE("default rules") {
   }
 
   TEST_CASE("only COMPLETE tagged builds count") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     // The hub never leaves a listing on a build that is not COMPLETE; listTagged still
     // filters on the state, and so does the rule.
     database.Execute("UPDATE build SET state = 2 WHERE id = 9");
@@ -509,7 +594,7 @@ TEST_SUITE("default rules") {
   }
 
   TEST_CASE("a deleted tag loses its series") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     database.Execute(R"(
         UPDATE tag_config SET active = NULL, revoke_event = get_event(), revoker_id = 1
             WHERE tag_id = 9 AND active IS TRUE;)");
@@ -743,14 +828,15 @@ void LoadTagGraph(const TestDatabase& database, const TagGraph& graph) {
 
 TEST_SUITE("default rules") {
   TEST_CASE("builds per tag match hub model") {
-    TestDatabase database(kFixtures);
+    SampleDatabase database;
     std::mt19937 random(20250701);
     constexpr int kGraphs = 100;
     for (int graph_index = 0; graph_index < kGraphs; ++graph_index) {
       CAPTURE(graph_index);
       const TagGraph graph = RandomTagGraph(random);
       LoadTagGraph(database, graph);
-      const Samples samples = CollectSamples(database.Conninfo(), {"queries/tags.yaml"});
+      const Samples samples =
+          CollectSamples(database.ExporterConninfo(), {"queries/tags.yaml"});
 
       Samples expected;
       for (int tag = 1; tag <= graph.tag_count; ++tag) {
@@ -759,6 +845,106 @@ TEST_SUITE("default rules") {
       }
       CheckMetric(samples, "koji_builds_per_tag", expected);
     }
+  }
+}
+
+// The role that deploy/sql/koji_exporter_role.sql creates: enough for every default rule,
+// nothing more.
+namespace {
+
+// Every rule file in queries/, including files that kRuleFiles does not list yet.
+std::vector<std::string> DefaultRuleFiles() {
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(testing::SourcePath("queries"))) {
+    if (entry.path().extension() == ".yaml") {
+      files.push_back("queries/" + entry.path().filename().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string ReadSourceFile(const std::string& relative) {
+  std::ifstream file(testing::SourcePath(relative));
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+Rule CountRowsRule(const std::string& table) {
+  Rule rule;
+  rule.name = "count_" + table;
+  rule.sql = fmt::format("SELECT count(*) AS row_count FROM {}", table);
+  rule.interval = std::chrono::seconds(60);
+  rule.timeout = std::chrono::seconds(5);
+  return rule;
+}
+
+}  // namespace
+
+TEST_SUITE("exporter role") {
+  TEST_CASE("every rule in queries runs as koji_exporter") {
+    SampleDatabase database;
+    QueryRunner runner(database.ExporterConninfo());
+    const std::vector<std::string> files = DefaultRuleFiles();
+    REQUIRE(files.size() >= kRuleFiles.size());
+    for (const std::string& file : files) {
+      for (const Rule& rule : ParseRuleFile(ReadSourceFile(file), file, RuleDefaults{})) {
+        CAPTURE(file);
+        CAPTURE(rule.name);
+        try {
+          IncrementalState state;
+          RunRule(runner, rule, &state);
+        } catch (const QueryError& error) {
+          FAIL_CHECK(std::string(error.what()));
+        }
+      }
+    }
+  }
+
+  TEST_CASE("tables outside the grants are denied") {
+    SampleDatabase database;
+    QueryRunner exporter(database.ExporterConninfo());
+    QueryRunner superuser(database.Conninfo());
+    // Koji tables that no default rule reads. sessions contains login session keys.
+    for (const std::string table : {"sessions", "users", "events", "permissions"}) {
+      CAPTURE(table);
+      const Rule rule = CountRowsRule(table);
+      // The same query works for the superuser, so only the privilege is missing.
+      CHECK_NOTHROW(superuser.Run(rule));
+      try {
+        exporter.Run(rule);
+        FAIL_CHECK("koji_exporter could read " << table);
+      } catch (const QueryError& error) {
+        // The SQLSTATE is not checked: libpqxx 6.4 throws insufficient_privilege without
+        // one.
+        CHECK(error.failure() == QueryFailure::kSql);
+        CHECK(std::string(error.what()) == "ERROR:  permission denied for table " + table);
+      }
+    }
+  }
+
+  TEST_CASE("koji_exporter sessions default to read only") {
+    SampleDatabase database;
+    pqxx::connection session(database.ExporterConninfo());
+    pqxx::nontransaction settings(session);
+    CHECK(settings.exec1("SHOW default_transaction_read_only")[0].as<std::string>() == "on");
+    CHECK(settings.exec1("SHOW statement_timeout")[0].as<std::string>() == "1min");
+    CHECK(settings.exec1("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")[0]
+              .as<bool>() == false);
+
+    // get_event() inserts into events: refused as a write in a read-only transaction,
+    // and refused for lack of privilege once the session turns the default off.
+    const std::string events_before = database.QueryValue("SELECT count(*) FROM events");
+    try {
+      settings.exec1("SELECT get_event()");
+      FAIL_CHECK("get_event() succeeded in a read-only transaction");
+    } catch (const pqxx::sql_error& error) {
+      CHECK(error.sqlstate() == "25006");
+    }
+    settings.exec0("SET default_transaction_read_only = off");
+    CHECK_THROWS_AS(settings.exec1("SELECT get_event()"), pqxx::insufficient_privilege);
+    CHECK(database.QueryValue("SELECT count(*) FROM events") == events_before);
   }
 }
 

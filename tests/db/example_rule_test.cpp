@@ -40,13 +40,45 @@ TEST_SUITE("example rule") {
     CHECK(samples == expected);
   }
 
-  TEST_CASE("readme shows the example rule file verbatim") {
-    std::string rule_file = ReadSource("docs/examples/host_open_tasks.yaml");
-    // The file's first line is a comment that the README does not repeat.
-    rule_file = rule_file.substr(rule_file.find('\n') + 1);
-    const std::string readme = ReadSource("README.md");
-    CHECK_MESSAGE(readme.find("```yaml\n" + rule_file + "```") != std::string::npos,
-                  "README.md's rule example differs from docs/examples/host_open_tasks.yaml");
+  TEST_CASE("incremental example counts builds per package") {
+    testing::TestDatabase database(
+        {"tests/fixtures/koji_schema.sql", "tests/fixtures/koji_sample_data.sql"});
+    const auto samples = testing::CollectSamples(database.Conninfo(),
+                                                 {"docs/examples/package_build_counts.yaml"});
+
+    // The same numbers, counted over the whole build table.
+    std::map<std::string, double> expected;
+    for (const std::string package : {"bash", "coreutils", "kernel", "nano"}) {
+      const std::string builds = database.QueryValue(
+          "SELECT count(*) FROM build b JOIN package p ON p.id = b.pkg_id WHERE p.name = '" +
+          package + "'");
+      if (builds == "0") continue;
+      const std::string failed = database.QueryValue(
+          "SELECT count(*) FROM build b JOIN package p ON p.id = b.pkg_id WHERE p.name = '" +
+          package + "' AND b.state = 3");
+      expected["koji_package_builds_total{package=\"" + package + "\"}"] = std::stod(builds);
+      expected["koji_package_build_failures_total{package=\"" + package + "\"}"] =
+          std::stod(failed);
+    }
+    REQUIRE(expected.size() >= 4);
+    for (const auto& [series, value] : expected) {
+      CAPTURE(series);
+      REQUIRE(samples.count(series) == 1);
+      CHECK(samples.at(series) == value);
+    }
+  }
+
+  TEST_CASE("readme shows the example rule files verbatim") {
+    for (const char* path :
+         {"docs/examples/host_open_tasks.yaml", "docs/examples/package_build_counts.yaml"}) {
+      CAPTURE(path);
+      std::string rule_file = ReadSource(path);
+      // The file's first line is a comment that the README does not repeat.
+      rule_file = rule_file.substr(rule_file.find('\n') + 1);
+      const std::string readme = ReadSource("README.md");
+      CHECK_MESSAGE(readme.find("```yaml\n" + rule_file + "```") != std::string::npos,
+                    "README.md's rule example differs from " << path);
+    }
   }
 }
 

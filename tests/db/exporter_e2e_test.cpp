@@ -231,7 +231,7 @@ TEST_SUITE("exporter end to end") {
            at = metrics.find("koji_exporter_query_last_run_success{", at + 1)) {
         ++successes;
       }
-      if (successes == 9) break;
+      if (successes == 10) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     CHECK(metrics.find("} 0\nkoji_exporter_query_last_run_success") == std::string::npos);
@@ -242,7 +242,8 @@ TEST_SUITE("exporter end to end") {
           "koji_enabled_hosts_task_load_per_channel{", "koji_channel_enabled{",
           "koji_waiting_tasks{", "koji_in_progress_tasks{", "koji_tasks_total{",
           "koji_task_completions_total{", "koji_task_succeed_total{", "koji_task_errors_total{",
-          "koji_packages_per_tag{", "koji_builds_per_tag{", "koji_builds_per_package{"}) {
+          "koji_oldest_waiting_task_create_timestamp_seconds{", "koji_packages_per_tag{",
+          "koji_builds_per_tag{", "koji_builds_per_package{"}) {
       CAPTURE(metric);
       CHECK(metrics.find(std::string("\n") + metric) != std::string::npos);
     }
@@ -301,7 +302,7 @@ TEST_SUITE("exporter end to end") {
     // The graceful shutdown waits for this client's request, which never completes, for
     // the 5 s shutdown grace.
     TricklingClient slow_client(exporter.port());
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    REQUIRE(exporter.WaitForAcceptedConnection());
     exporter.Signal(SIGTERM);
     for (int attempt = 0; attempt < 200; ++attempt) {
       if (exporter.Log().find("msg=stopping") != std::string::npos) break;
@@ -322,8 +323,12 @@ TEST_SUITE("exporter end to end") {
 
     // The client would keep sending for 60 s, longer than Stop() waits for the exit.
     TricklingClient slow_client(exporter.port());
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    REQUIRE(exporter.WaitForAcceptedConnection());
     CHECK(exporter.Stop(SIGTERM) == 0);
+    // The client notices within its 100 ms between two bytes.
+    for (int attempt = 0; attempt < 50 && !slow_client.ClosedByServer(); ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     CHECK(slow_client.ClosedByServer());
     CHECK(exporter.Log().find("did not finish within the shutdown grace") != std::string::npos);
   }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -175,5 +176,33 @@ int ExporterProcess::Stop(int signal) {
 }
 
 std::string ExporterProcess::Log() const { return ReadAll(log_path_); }
+
+bool ExporterProcess::WaitForAcceptedConnection() const {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    // Inodes of the sockets the process holds.
+    std::set<std::string> inodes;
+    std::error_code error;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid_), error)) {
+      const std::string target = std::filesystem::read_symlink(entry.path(), error).string();
+      if (target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+    }
+    // Lines of /proc/net/tcp: "sl local_address rem_address st ... uid timeout inode";
+    // addresses are hex "IP:PORT", and state 01 is ESTABLISHED.
+    std::ifstream table(fmt::format("/proc/{}/net/tcp", pid_));
+    std::string line;
+    std::getline(table, line);
+    while (std::getline(table, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode;
+      const int local_port = std::stoi(local.substr(local.find(':') + 1), nullptr, 16);
+      if (local_port == port_ && state == "01" && inodes.count(inode) > 0) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
 
 }  // namespace koji_exporter::testing

@@ -73,6 +73,9 @@ class ExporterProcess {
   int Stop(int signal);
   /// Everything the process logged so far.
   std::string Log() const;
+  /// Waits (at most 10 s) until the process holds an accepted TCP connection on its port,
+  /// that is one that left the kernel's listen queue; returns whether it does.
+  bool WaitForAcceptedConnection() const;
 
  private:
   pid_t pid_ = -1;

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
+#include "koji_exporter/incremental_rule.hpp"
 #include "koji_exporter/query_runner.hpp"
 #include "koji_exporter/row_mapper.hpp"
 #include "koji_exporter/rule_loader.hpp"
@@ -49,6 +50,19 @@ std::string SampleKey(const prometheus::MetricFamily& family,
   return key + "}";
 }
 
+// Runs one SQL file of the repository in `database` with psql, not libpqxx, so that the
+// file may use psql variables and meta-commands. `psql_options` go before the file.
+void LoadSqlFile(const std::string& database, const std::string& file,
+                 const std::string& psql_options) {
+  const std::string command =
+      fmt::format("psql -X -q -v ON_ERROR_STOP=1 {} -d {} -f '{}' > /dev/null", psql_options,
+                  database, SourcePath(file));
+  if (std::system(command.c_str()) != 0) {
+    throw std::runtime_error(
+        fmt::format("loading \"{}\" into {} failed (see psql's message above)", file, database));
+  }
+}
+
 }  // namespace
 
 std::string SourcePath(const std::string& relative) {
@@ -61,15 +75,7 @@ TestDatabase::TestDatabase(const std::vector<std::string>& sql_files) : name_(Ra
     pqxx::nontransaction transaction(admin);
     transaction.exec0(fmt::format("CREATE DATABASE {}", name_));
   }
-  for (const auto& file : sql_files) {
-    // psql, not libpqxx, so fixture files may use psql variables and meta-commands.
-    const std::string command = fmt::format(
-        "psql -X -q -v ON_ERROR_STOP=1 -d {} -f '{}' > /dev/null", name_, SourcePath(file));
-    if (std::system(command.c_str()) != 0) {
-      throw std::runtime_error(fmt::format("loading \"{}\" into {} failed (see psql's message above)",
-                                           file, name_));
-    }
-  }
+  for (const auto& file : sql_files) LoadSqlFile(name_, file, "");
 }
 
 TestDatabase::~TestDatabase() {
@@ -84,6 +90,20 @@ TestDatabase::~TestDatabase() {
 }
 
 std::string TestDatabase::Conninfo() const { return fmt::format("dbname={}", name_); }
+
+void TestDatabase::ApplyExporterRole() const {
+  // Two runs of the file at once fail ("duplicate key" on CREATE ROLE, "tuple concurrently
+  // updated" on ALTER ROLE). Advisory locks are per database, so every test process takes
+  // this one in the maintenance database; it is released when `lock_holder` closes.
+  pqxx::connection lock_holder(MaintenanceConninfo());
+  pqxx::nontransaction transaction(lock_holder);
+  transaction.exec("SELECT pg_advisory_lock(hashtext('koji_exporter tests: exporter role'))");
+  LoadSqlFile(name_, "deploy/sql/koji_exporter_role.sql", "-v connection_limit=-1");
+}
+
+std::string TestDatabase::ExporterConninfo() const {
+  return fmt::format("dbname={} user=koji_exporter application_name=koji_exporter_tests", name_);
+}
 
 void TestDatabase::Execute(const std::string& sql) const {
   pqxx::connection connection(Conninfo());
@@ -107,7 +127,9 @@ std::map<std::string, double> CollectSamples(const std::string& conninfo,
   for (const auto& file : rule_files) {
     const std::vector<Rule> rules = ParseRuleFile(ReadFile(SourcePath(file)), file, RuleDefaults{});
     for (const auto& rule : rules) {
-      const MappedResult mapped = MapRows(rule, runner.Run(rule));
+      // A fresh state makes an incremental rule sum the whole table, as at startup.
+      IncrementalState state;
+      const MappedResult mapped = MapRows(rule, RunRule(runner, rule, &state));
       if (mapped.problems.Any()) {
         throw std::runtime_error(
             fmt::format("rule \"{}\" returned odd values: {}", rule.name, mapped.first_problem));

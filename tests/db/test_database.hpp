@@ -20,6 +20,16 @@ class TestDatabase {
 
   /// libpq conninfo of the database; host, port and user come from the environment.
   std::string Conninfo() const;
+  /// Runs deploy/sql/koji_exporter_role.sql in the database, so that the role
+  /// koji_exporter may read the tables that file lists. The role itself is shared by the
+  /// whole server, so test processes take turns through an advisory lock, and its
+  /// connection limit is lifted because they may all connect as it at the same time.
+  /// Throws std::runtime_error when psql fails.
+  void ApplyExporterRole() const;
+  /// libpq conninfo of the database as the role koji_exporter. The server must let that
+  /// role log in without a password, as the cluster of scripts/test.sh does (trust
+  /// authentication on its Unix socket).
+  std::string ExporterConninfo() const;
   const std::string& name() const { return name_; }
   /// Runs `sql` (one or more statements) in the database and discards any rows.
   void Execute(const std::string& sql) const;
