@@ -14,9 +14,9 @@ namespace koji_exporter {
 namespace {
 
 // The columns an incremental rule's SQL must return, and how the statements of a run
-// read them. Every statement wraps the rule's SQL as a subquery; PostgreSQL pulls a plain
-// SELECT up into the outer query, so a condition on the key reaches the table's primary key
-// index and a column the outer query does not use is not computed.
+// read them. Every statement wraps the rule's SQL as a subquery, and PostgreSQL pulls a
+// plain SELECT up into the outer query. A condition on the key then reaches the table's
+// primary key index, and a column that the outer query does not use is not computed.
 struct SqlTexts {
   std::string key;
   std::string open;

@@ -104,6 +104,7 @@ void Registry::Account(RuleState& state, const RunReport& report) {
   state.has_run = true;
   state.last_success = report.success;
   state.last_duration_seconds = report.duration.count();
+  state.duration_seconds_total += report.duration.count();
   ++state.runs;
   if (report.success) {
     state.last_success_timestamp_seconds = UnixSeconds(report.finished);
@@ -215,6 +216,11 @@ std::vector<MetricFamily> Registry::SelfMetrics() const {
        "Unix time at which the rule last finished a successful run.", SampleType::Gauge,
        [](const RuleState& s) { return s.last_success_timestamp_seconds; },
        Presence::kAfterSuccess},
+      {"koji_exporter_query_duration_seconds_total",
+       "Wall-clock time the rule's runs took in total, which bounds the database time it "
+       "costs; rate() of it is the share of one database session the rule keeps busy.",
+       SampleType::Counter, [](const RuleState& s) { return s.duration_seconds_total; },
+       Presence::kAlways},
       {"koji_exporter_query_runs_total", "Runs of the rule, successful or not.",
        SampleType::Counter, [](const RuleState& s) { return static_cast<double>(s.runs); },
        Presence::kAlways},

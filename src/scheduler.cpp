@@ -17,6 +17,9 @@ using Clock = std::chrono::steady_clock;
 // Idle workers wake at least this often, so LastTick() stays fresh on a quiet exporter.
 constexpr auto kIdleWake = std::chrono::seconds(1);
 
+// Longest delay of a rule's first run after the start.
+constexpr std::chrono::seconds kMaxStartSpread{10};
+
 std::string Seconds(std::chrono::duration<double> duration) {
   return fmt::format("{:.3f}", duration.count());
 }
@@ -105,8 +108,17 @@ Scheduler::Scheduler(std::vector<Rule> rules, int workers, std::string conninfo,
 Scheduler::~Scheduler() { Stop(); }
 
 void Scheduler::Start() {
+  // The first runs are spread over a tenth of each rule's interval, at most 10 s, so that
+  // the heavy rules do not all hit the replica at once; later runs keep the spread, since
+  // each is due one interval after the previous one started.
   const auto now = Clock::now();
-  for (auto& slot : slots_) slot->next_due = now;
+  std::mt19937 random(std::random_device{}());
+  std::uniform_real_distribution<double> share(0.0, 1.0);
+  for (auto& slot : slots_) {
+    const auto spread = std::min<Clock::duration>(slot->rule.interval / 10, kMaxStartSpread);
+    slot->next_due =
+        now + std::chrono::duration_cast<Clock::duration>(spread * share(random));
+  }
   for (int i = 0; i < worker_count_; ++i) {
     runners_.push_back(std::make_unique<QueryRunner>(conninfo_));
   }

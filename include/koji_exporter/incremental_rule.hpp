@@ -1,6 +1,6 @@
-// Runs incremental rules: the exporter keeps the sums of the rows that can no longer
-// change, and each run reads only the rows that are new or may still change, so a rule over
-// a table of a hundred million rows costs a few index lookups per run.
+// Runs incremental rules. The exporter keeps the sums of the rows that can no longer
+// change, and each run reads only the rows that are new or may still change. A rule over a
+// table of a hundred million rows then costs a few index lookups per run.
 #pragma once
 
 #include <chrono>
@@ -34,8 +34,8 @@ inline constexpr std::size_t kNewRowsPerRun = 50000;
 ///     it is first seen.
 /// Every value so equals the sum over all rows of the rule's SQL, as long as a row commits
 /// within the reorder window of the rows with larger keys, and a closed row never changes.
-/// A row deleted while open stops counting; a deleted closed row keeps counting until the
-/// state is seeded again, because its sum is not read again.
+/// A row deleted while open stops counting. A deleted closed row keeps counting until the
+/// state is seeded again, because closed rows are not read again.
 class IncrementalState {
  public:
   using Clock = std::chrono::steady_clock;
@@ -48,8 +48,8 @@ class IncrementalState {
   /// first call, then reads what changed. Returns one row per label set: the label columns
   /// of the rule's metrics, then their value columns, summed, as MapRows() reads them.
   /// Throws QueryError, or MappingError for a result that breaks the rule's contract (a
-  /// missing column, a key that is not an integer, two rows with one key); the state is
-  /// unchanged then, and the next call tries again.
+  /// missing column, a key that is not an integer, two rows with one key). The state is
+  /// then unchanged, so the next call tries again.
   QueryResult Collect(QueryRunner& runner, const Rule& rule, Clock::time_point now = Clock::now());
 
   /// Whether the first sum was taken.
@@ -82,7 +82,7 @@ class IncrementalState {
 
 /// One statement that an incremental rule sends, with example parameters, for --explain.
 struct IncrementalStatement {
-  /// What the statement reads, e.g. "new keys".
+  /// Purpose of the statement, e.g. "new keys".
   std::string purpose;
   std::string sql;
   std::vector<std::string> parameters;

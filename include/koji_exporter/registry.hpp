@@ -82,6 +82,7 @@ class Registry {
     bool has_run = false;
     bool last_success = false;
     double last_duration_seconds = 0;
+    double duration_seconds_total = 0;
     double last_success_timestamp_seconds = 0;
     std::uint64_t runs = 0;
     std::uint64_t errors = 0;

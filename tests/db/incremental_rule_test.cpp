@@ -1,6 +1,6 @@
-// Incremental rules against a real PostgreSQL: after every change the sums equal a full
+// Incremental rules against a real PostgreSQL. After every change the sums equal a full
 // count of the table, through churn, restarts, rows committed out of key order and deleted
-// rows, and a result that breaks the rule's contract fails the run without harm.
+// rows. A result that breaks the rule's contract fails the run without harm.
 #include <doctest/doctest.h>
 
 #include <chrono>
