@@ -21,6 +21,8 @@ packages=(
   curl ca-certificates
   # pgrep and kill for the demo and its smoke test
   procps
+  # scripts/check-deploy.sh: YAML parsing and shell linting of the deployment files
+  python3-yaml shellcheck
 )
 
 missing=()
