@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,26 +22,6 @@
 
 namespace koji_exporter::testing {
 namespace {
-
-// Starts the binary with stdout and stderr redirected to `log_path`.
-pid_t Spawn(const std::vector<std::string>& arguments, const std::string& log_path) {
-  std::vector<std::string> argv_storage = {KOJI_EXPORTER_BINARY};
-  argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (auto& argument : argv_storage) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(log, STDOUT_FILENO);
-    dup2(log, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream file(path);
@@ -70,6 +51,29 @@ httplib::Client MakeClient(const ClientOptions& options, int port) {
 
 }  // namespace
 
+pid_t SpawnWithLog(const std::string& binary, const std::vector<std::string>& arguments,
+                   const std::string& log_path) {
+  std::vector<std::string> argv_storage = {binary};
+  argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (auto& argument : argv_storage) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(log, STDOUT_FILENO);
+    dup2(log, STDERR_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 TempDir::TempDir() {
   std::string pattern = (std::filesystem::temp_directory_path() / "koji_exporter_test_XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
@@ -91,7 +95,7 @@ std::string TempDir::Write(const std::string& relative, const std::string& text)
 CommandResult RunExporter(const std::vector<std::string>& arguments) {
   TempDir directory;
   const std::string log_path = directory.path() + "/output";
-  const pid_t pid = Spawn(arguments, log_path);
+  const pid_t pid = SpawnWithLog(KOJI_EXPORTER_BINARY, arguments, log_path);
   CommandResult result;
   result.exit_code = WaitForExit(pid, std::chrono::seconds(30));
   if (result.exit_code == -1) {
@@ -108,7 +112,7 @@ ExporterProcess::ExporterProcess(const std::string& config_file,
   std::vector<std::string> arguments = {"--config.file=" + config_file,
                                         "--web.listen-address=127.0.0.1:0"};
   arguments.insert(arguments.end(), extra_arguments.begin(), extra_arguments.end());
-  pid_ = Spawn(arguments, log_path_);
+  pid_ = SpawnWithLog(KOJI_EXPORTER_BINARY, arguments, log_path_);
 
   const std::regex listening(R"(msg=listening .*port=(\d+))");
   for (int attempt = 0; attempt < 200; ++attempt) {

@@ -16,6 +16,12 @@ struct CommandResult {
   std::string output;  // standard output and standard error, interleaved
 };
 
+/// Starts `binary` with `arguments`, its standard output and error going to `log_path`,
+/// and returns its process id. The child gets SIGKILL when the test process dies, so an
+/// aborted test leaves no server behind.
+pid_t SpawnWithLog(const std::string& binary, const std::vector<std::string>& arguments,
+                   const std::string& log_path);
+
 /// Runs the exporter binary with `arguments` to completion (e.g. --config.check).
 CommandResult RunExporter(const std::vector<std::string>& arguments);
 

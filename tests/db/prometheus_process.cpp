@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -16,9 +18,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
-
-#include <fmt/format.h>
-#include <httplib.h>
 
 namespace koji_exporter::testing {
 namespace {
@@ -49,30 +48,6 @@ bool PortIsFree(int port) {
   const bool free = bind(socket_fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
   close(socket_fd);
   return free;
-}
-
-// Starts the binary with stdout and stderr redirected to `log_path`. The child gets SIGKILL
-// when the test process dies, so an aborted test leaves no server behind.
-pid_t Spawn(const std::vector<std::string>& arguments, const std::string& log_path) {
-  std::vector<std::string> argv_storage = {kPrometheusBinary};
-  argv_storage.insert(argv_storage.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (auto& argument : argv_storage) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(log, STDOUT_FILENO);
-    dup2(log, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
 }
 
 // Returns whether the child exited, reaping it if so.
@@ -141,8 +116,8 @@ YAML::Node ParseApiResponse(const httplib::Result& response, std::string& error)
   }
   const YAML::Node body = LoadOrNull(response->body);
   if (!body.IsMap()) {
-    error = fmt::format("HTTP {}: response is not a JSON object: {}", response->status,
-                        response->body);
+    error =
+        fmt::format("HTTP {}: response is not a JSON object: {}", response->status, response->body);
     return {};
   }
   if (JsonStringOr(body, "status", "") != "success") {
@@ -218,9 +193,10 @@ PrometheusProcess::~PrometheusProcess() { Kill(); }
 
 bool PrometheusProcess::TryStart(int port) {
   port_ = port;
-  pid_ = Spawn({"--config.file=" + config_path_, "--storage.tsdb.path=" + storage_path_,
-                fmt::format("--web.listen-address=127.0.0.1:{}", port)},
-               log_path_);
+  pid_ = SpawnWithLog(kPrometheusBinary,
+                      {"--config.file=" + config_path_, "--storage.tsdb.path=" + storage_path_,
+                       fmt::format("--web.listen-address=127.0.0.1:{}", port)},
+                      log_path_);
 
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
     if (HasExited(pid_)) {
@@ -233,9 +209,8 @@ bool PrometheusProcess::TryStart(int port) {
     std::this_thread::sleep_for(kStartPause);
   }
   Kill();
-  throw std::runtime_error(
-      fmt::format("prometheus did not become ready within {} s:\n{}",
-                  kStartAttempts * kStartPause.count() / 1000, Log()));
+  throw std::runtime_error(fmt::format("prometheus did not become ready within {} s:\n{}",
+                                       kStartAttempts * kStartPause.count() / 1000, Log()));
 }
 
 bool PrometheusProcess::IsReady() const {
