@@ -61,7 +61,11 @@ std::string PeerAddress(int socket) {
 // starts with the byte 0x16, an HTTP request with the letters of its method.
 void AnswerPlainHttp(int socket, std::chrono::milliseconds wait) {
   pollfd readable{socket, POLLIN, 0};
-  if (poll(&readable, 1, static_cast<int>(wait.count())) != 1) return;
+  if (poll(&readable, 1, static_cast<int>(wait.count())) != 1) {
+    // Nothing within the read timeout: the TLS handshake would wait as long again.
+    ::shutdown(socket, SHUT_RDWR);
+    return;
+  }
   char first = 0;
   if (recv(socket, &first, 1, MSG_PEEK) != 1 || first < 'A' || first > 'Z') return;
   static const std::string kBody = "this port speaks HTTPS: use an https:// URL\n";
@@ -138,9 +142,11 @@ void ConnectionPool::FindAcceptedSocket(Connection& connection) const {
 void ConnectionPool::enqueue(std::function<void()> serve) {
   auto connection = std::make_shared<Connection>();
   connection->serve = std::move(serve);
+  connection->awaiting_request_since = Clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     FindAcceptedSocket(*connection);
+    if (connection->socket >= 0) connection->peer = PeerAddress(connection->socket);
     if (connection->socket < 0) {
       logger_.Debug("accepted connection not found among the open sockets; it has no deadline");
     }
@@ -188,17 +194,51 @@ void ConnectionPool::CloseLocked(Connection& connection, const char* warning) {
   ::shutdown(connection.socket, SHUT_RDWR);
 }
 
+void ConnectionPool::MarkRequest(const std::string& remote_addr, int remote_port, bool started) {
+  const std::string peer = fmt::format("{}:{}", remote_addr, remote_port);
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& connection : running_) {
+    if (connection->peer != peer) continue;
+    if (started) {
+      connection->awaiting_request_since.reset();
+    } else {
+      connection->awaiting_request_since = Clock::now();
+    }
+  }
+}
+
+void ConnectionPool::RequestStarted(const std::string& remote_addr, int remote_port) {
+  MarkRequest(remote_addr, remote_port, true);
+}
+
+void ConnectionPool::RequestFinished(const std::string& remote_addr, int remote_port) {
+  MarkRequest(remote_addr, remote_port, false);
+}
+
 void ConnectionPool::Watch() {
   const std::string too_long = fmt::format("closed a client connection open longer than {}",
                                            Seconds(limits_.connection_deadline));
+  const std::string no_request =
+      fmt::format("closed a client connection that sent no complete request within {}",
+                  Seconds(limits_.request_deadline));
   std::unique_lock<std::mutex> lock(mutex_);
   while (!joined_) {
     changed_.wait_for(lock, kWatchInterval);
     const auto now = Clock::now();
+    const auto overdue = [&](const Connection& connection) {
+      return connection.awaiting_request_since &&
+             now - *connection.awaiting_request_since > limits_.request_deadline;
+    };
     for (auto& connection : running_) {
-      if (now - connection->started > limits_.connection_deadline) {
+      if (overdue(*connection)) {
+        CloseLocked(*connection, no_request.c_str());
+      } else if (now - connection->started > limits_.connection_deadline) {
         CloseLocked(*connection, too_long.c_str());
       }
+    }
+    // A connection still waiting for a thread gets no more time than a served one.
+    for (auto& connection : queued_) {
+      if (overdue(*connection)) CloseLocked(*connection, no_request.c_str());
     }
   }
 }

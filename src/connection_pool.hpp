@@ -16,6 +16,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -27,6 +29,9 @@ struct ConnectionLimits {
   std::size_t threads = 16;
   /// Maximum time one client connection may stay open, whatever it does meanwhile.
   std::chrono::milliseconds connection_deadline{std::chrono::seconds(60)};
+  /// Maximum time a connection may take to send the headers of a request, counted from
+  /// its accept() or from its previous response, also while it waits for a thread.
+  std::chrono::milliseconds request_deadline{std::chrono::seconds(15)};
   /// Time open connections get to finish once the server stops accepting.
   std::chrono::milliseconds shutdown_grace{std::chrono::seconds(5)};
   /// Whether the server speaks HTTPS, so that a plain HTTP request gets a hint.
@@ -47,6 +52,12 @@ class ConnectionPool : public httplib::TaskQueue {
   /// Called by cpp-httplib right after accept(), with the task that serves the new
   /// connection and closes it.
   void enqueue(std::function<void()> serve) override;
+  /// Marks the connection from `remote_addr`:`remote_port` as having sent a request's
+  /// headers, so the request deadline no longer applies until its response is written.
+  void RequestStarted(const std::string& remote_addr, int remote_port);
+  /// Marks the connection's response as written; the next request's deadline starts.
+  void RequestFinished(const std::string& remote_addr, int remote_port);
+
   /// Called by cpp-httplib once it stopped accepting: waits up to the shutdown grace for
   /// the connections to end, closes the rest, and joins the workers.
   void shutdown() override;
@@ -57,6 +68,10 @@ class ConnectionPool : public httplib::TaskQueue {
     int socket = -1;  // a duplicate of the accepted socket, or -1 if it was not found
     ino_t inode = 0;
     std::chrono::steady_clock::time_point started;
+    // "address:port" of the client, as cpp-httplib's Request shows it.
+    std::string peer;
+    // Since when the connection owes a request, or nothing while one is served.
+    std::optional<std::chrono::steady_clock::time_point> awaiting_request_since;
     bool closed_early = false;
   };
 
@@ -65,6 +80,7 @@ class ConnectionPool : public httplib::TaskQueue {
   void Watch();
   /// Shuts the connection's socket down, logging `warning` unless it is empty.
   void CloseLocked(Connection& connection, const char* warning);
+  void MarkRequest(const std::string& remote_addr, int remote_port, bool started);
 
   const int port_;
   const ConnectionLimits limits_;

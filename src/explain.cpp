@@ -174,7 +174,8 @@ PlanEstimate PlanRule(pqxx::connection& connection, const Rule& rule) {
 std::string DescribeSeed(pqxx::connection& connection, const Rule& rule) {
   const IncrementalStatement seed = IncrementalSeedStatement(rule);
   const PlanEstimate plan = PlanStatement(connection, rule, seed.sql, seed.parameters);
-  std::string line = fmt::format("  once at start: estimated cost {}", FormatCost(plan.total_cost));
+  std::string line = fmt::format("  once at start (a full read is expected there): estimated cost {}",
+                                 FormatCost(plan.total_cost));
   for (const auto& scan : CostlyScans(plan)) {
     line += fmt::format(", sequential scan of {}", DescribeScannedTable(scan));
   }
@@ -260,8 +261,8 @@ int ExplainRules(const Config& config, const std::string& conninfo, std::ostream
       if (rule.incremental) {
         // The start's sum goes before the verdict, which is about every run.
         const std::size_t verdict = block.rfind("  ", block.size() - 2);
-        block.insert(verdict, "  incremental: the cost above is that of each run\n" +
-                                  DescribeSeed(*connection, rule));
+        block.insert(verdict, "  incremental: the cost above and the verdict below are those of "
+                              "each run\n" + DescribeSeed(*connection, rule));
       }
       report << block;
     } catch (const pqxx::broken_connection& error) {

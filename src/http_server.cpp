@@ -187,8 +187,20 @@ HttpServer::HttpServer(HttpServerOptions options, SnapshotSource snapshot, Healt
   limits.shutdown_grace = options_.shutdown_grace;
   limits.tls = !options_.tls_cert_file.empty();
   limits.read_timeout = options_.read_timeout;
+  // A request may first wait for the keep-alive timeout and then take the read timeout.
+  limits.request_deadline = options_.keep_alive_timeout + options_.read_timeout;
   // Called when serving starts, after Bind() has set the port.
-  server_->new_task_queue = [this, limits] { return new ConnectionPool(port_, limits, logger_); };
+  server_->new_task_queue = [this, limits] {
+    auto* pool = new ConnectionPool(port_, limits, logger_);
+    pool_ = pool;
+    return pool;
+  };
+  // Called after each response is written.
+  server_->set_logger([this](const httplib::Request& request, const httplib::Response&) {
+    if (ConnectionPool* pool = pool_.load()) {
+      pool->RequestFinished(request.remote_addr, request.remote_port);
+    }
+  });
   server_->set_socket_options(SetSocketOptions);
   server_->set_keep_alive_timeout(options_.keep_alive_timeout.count());
   server_->set_read_timeout(options_.read_timeout);
@@ -206,6 +218,9 @@ void HttpServer::Route() {
   // without them learns nothing about the endpoints.
   server_->set_pre_routing_handler(
       [this](const httplib::Request& request, httplib::Response& response) {
+        if (ConnectionPool* pool = pool_.load()) {
+          pool->RequestStarted(request.remote_addr, request.remote_port);
+        }
         if (ClientHeaderCount(request) > kMaxRequestHeaders) {
           response.status = 431;
           response.set_content(
@@ -355,6 +370,8 @@ void HttpServer::Stop() {
   if (!thread_.joinable()) return;
   server_->stop();
   thread_.join();
+  // cpp-httplib deletes the pool when serving ends.
+  pool_ = nullptr;
 }
 
 }  // namespace koji_exporter

@@ -297,11 +297,14 @@ void QueryRunner::ReleaseAdvisoryLocks() {
 void QueryRunner::RunStatements(std::chrono::milliseconds timeout,
                                 std::chrono::milliseconds client_deadline,
                                 const std::function<void(StatementRunner&)>& body) {
-  const bool reused = Connected();
+  // Whether the session was open when it broke, rather than failing to open.
+  bool opened = false;
   try {
+    Session& session = Connection();
+    opened = true;
     // REPEATABLE READ gives every statement of the run the same snapshot.
     pqxx::transaction<pqxx::repeatable_read, pqxx::readwrite_policy::read_only> transaction(
-        Connection().connection);
+        session.connection);
     // A rule that waits for a lock (a DBA's ALTER TABLE, say) gives up after half its
     // timeout, so the wait is reported as a lock timeout instead of a slow statement.
     transaction.exec0(fmt::format("SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
@@ -316,10 +319,13 @@ void QueryRunner::RunStatements(std::chrono::milliseconds timeout,
   } catch (const pqxx::broken_connection& error) {
     // A broken libpqxx connection keeps failing: drop it so the next run reconnects.
     ReplaceSession(nullptr);
-    // libpq learns that the server ended an idle session (pg_terminate_backend, a
-    // restart) only at the next use, and then reports it in words about the client.
+    // When the server ends a session (pg_terminate_backend, a restart), libpq reports it
+    // in words about the client, such as "Could not obtain client encoding", and libpqxx
+    // 6.4 keeps the server's own message to itself.
     const std::string message =
-        reused ? fmt::format("the database closed the session: {}", FirstLine(error.what()))
+        opened ? fmt::format("the database closed the session (pg_terminate_backend, a server "
+                             "restart or a network failure): {}",
+                             FirstLine(error.what()))
                : FirstLine(error.what());
     throw QueryError(QueryFailure::kConnection, "", message);
   } catch (const pqxx::sql_error& error) {

@@ -5,7 +5,15 @@
 #include <doctest/doctest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -230,6 +238,57 @@ TEST_SUITE("http_server") {
     }
     CHECK(first.ClosedByServer());
     CHECK(second.ClosedByServer());
+  }
+
+  TEST_CASE("a request that never completes is closed at the request deadline") {
+    // Keep-alive timeout plus read timeout: 2 s. The connection deadline stays at 60 s.
+    HttpServerOptions options = TestServer::MakeOptions(4);
+    options.keep_alive_timeout = std::chrono::seconds(1);
+    options.read_timeout = std::chrono::seconds(1);
+    TestServer test(options);
+    testing::TricklingClient slow_client(test.server->port());
+    for (int attempt = 0; attempt < 100 && !slow_client.ClosedByServer(); ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(slow_client.ClosedByServer());
+  }
+
+  TEST_CASE("a keep-alive client may pause between requests longer than the deadline") {
+    // Request deadline 4 s (keep-alive 3 s plus read 1 s); four requests 2 s apart keep
+    // one connection busy for 6 s, each within the deadline of its own.
+    HttpServerOptions options = TestServer::MakeOptions(4);
+    options.keep_alive_timeout = std::chrono::seconds(3);
+    options.read_timeout = std::chrono::seconds(1);
+    TestServer test(options);
+    const int socket = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(socket >= 0);
+    timeval timeout{5, 0};
+    setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(test.server->port()));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(socket, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    const std::string request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    int answered = 0;
+    for (int round = 0; round < 4; ++round) {
+      if (round > 0) std::this_thread::sleep_for(std::chrono::seconds(2));
+      if (::send(socket, request.data(), request.size(), MSG_NOSIGNAL) !=
+          static_cast<ssize_t>(request.size())) {
+        break;
+      }
+      std::string response;
+      char buffer[1024];
+      while (response.find("\r\n\r\nok\n") == std::string::npos) {
+        const ssize_t received = ::recv(socket, buffer, sizeof buffer, 0);
+        if (received <= 0) break;
+        response.append(buffer, static_cast<std::size_t>(received));
+      }
+      if (response.find("\r\n\r\nok\n") == std::string::npos) break;
+      ++answered;
+    }
+    ::close(socket);
+    CHECK(answered == 4);
   }
 
   TEST_CASE("stop closes connections after the grace") {

@@ -2,6 +2,7 @@
 // not SQL or rules: it only copies the registry's latest snapshot.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -19,6 +20,8 @@ struct Response;
 }  // namespace httplib
 
 namespace koji_exporter {
+
+class ConnectionPool;
 
 /// Default TCP port, chosen outside the 9100-9999 block that the Prometheus project's
 /// list of default exporter ports filled first.
@@ -107,6 +110,8 @@ class HttpServer {
   ReloadHandler reload_;
   Logger logger_;
   std::unique_ptr<httplib::Server> server_;
+  // The worker pool of the running server, which tracks each connection's deadlines.
+  std::atomic<ConnectionPool*> pool_{nullptr};
   std::thread thread_;
   int port_ = 0;
 };
