@@ -202,6 +202,8 @@ void IncrementalState::Seed(QueryRunner& runner, const Rule& rule) {
   }
 
   // Parsed in full before anything is kept, so a bad row leaves the state unseeded.
+  // NOTE: two rows with one key are caught among new rows only; the sum here would count
+  // them twice.
   std::vector<std::pair<Labels, std::vector<double>>> closed_rows;
   const ResultReader sum_reader(rule, sums);
   for (std::size_t row = 0; row < sum_reader.size(); ++row) {
