@@ -34,12 +34,14 @@ def read_facts(raw):
     return facts
 
 
-def read_counter(path, metric):
-    """Returns {rule: value} of an exporter self-metric labelled by query."""
+def read_counter(path, metric, extra_labels=""):
+    """Returns {rule: value} of an exporter self-metric labelled by query (and by
+    extra_labels, written as in the exposition, e.g. ',reason="timeout"')."""
     values = {}
     if not os.path.exists(path):
         return values
-    pattern = re.compile(r'^' + metric + r'\{query="([^"]+)"\} (\S+)$')
+    pattern = re.compile(r'^' + metric + r'\{query="([^"]+)"' + re.escape(extra_labels)
+                         + r'\} (\S+)$')
     with open(path, encoding="utf-8") as stream:
         for line in stream:
             match = pattern.match(line.strip())
@@ -75,41 +77,61 @@ def session_ms(entries):
 def exporter_report(raw, rules):
     start = window(raw, rules, "exporter_before", "exporter_started", EXPORTER_ROLE)
     steady = window(raw, rules, "exporter_started", "exporter_steady", EXPORTER_ROLE)
-    runs_start = read_counter(os.path.join(raw, "metrics_start.prom"),
-                              "koji_exporter_query_runs_total")
-    runs_steady = read_counter(os.path.join(raw, "metrics_steady.prom"),
-                               "koji_exporter_query_runs_total")
-    errors = read_counter(os.path.join(raw, "metrics_steady.prom"),
-                          "koji_exporter_query_errors_total")
+    counters = {}
+    for when in ("start", "steady"):
+        path = os.path.join(raw, f"metrics_{when}.prom")
+        counters[when] = {
+            "runs": read_counter(path, "koji_exporter_query_runs_total"),
+            "errors": read_counter(path, "koji_exporter_query_errors_total"),
+            "timeouts": read_counter(path, "koji_exporter_query_failures_total",
+                                     ',reason="timeout"'),
+        }
+    runs_start = counters["start"]["runs"]
+    runs_steady = counters["steady"]["runs"]
     steady_rules = by_rule(steady)
     start_rules = by_rule(start)
     total_runs = sum(runs_steady.get(r.name, 0) - runs_start.get(r.name, 0) for r in rules)
     overhead = session_ms(steady) / total_runs if total_runs else 0.0
 
+    def in_window(kind, name, source):
+        after = counters[source][kind].get(name, 0)
+        return after - counters["start"][kind].get(name, 0) if source == "steady" else after
+
     per_rule = []
+    timed_out_ms = {"start": 0.0, "steady": 0.0}
     for rule in rules:
-        runs = runs_steady.get(rule.name, 0) - runs_start.get(rule.name, 0)
         source = "steady"
         measured = steady_rules.get(rule.name, {"ms": 0.0, "statements": 0, "kinds": {}})
-        if runs <= 0:
+        if in_window("runs", rule.name, "steady") <= 0:
             # The rule did not run in the steady window: use its first run.
-            source, runs = "start", runs_start.get(rule.name, 0)
+            source = "start"
             measured = start_rules.get(rule.name, {"ms": 0.0, "statements": 0, "kinds": {}})
-        per_run = measured["ms"] / runs if runs else None
+        runs = in_window("runs", rule.name, source)
+        # pg_stat_statements records only statements that complete, so a statement
+        # canceled at the rule's timeout is counted at its timeout.
+        timeouts = in_window("timeouts", rule.name, source)
+        ms = measured["ms"] + timeouts * rule.timeout_seconds * 1000
+        timed_out_ms[source] += timeouts * rule.timeout_seconds * 1000
+        per_run = ms / runs if runs else None
         per_rule.append({
             "rule": rule.name, "interval_seconds": rule.interval_seconds, "runs": runs,
-            "window": source, "errors": errors.get(rule.name, 0),
+            "window": source, "errors": in_window("errors", rule.name, source),
+            "timeouts": timeouts, "timeout_seconds": rule.timeout_seconds,
             "ms_per_run": None if per_run is None else round(per_run + overhead, 3),
             "statements_per_run": round(measured["statements"] / runs, 2) if runs else None,
             "kinds": measured["kinds"],
         })
     seed_ms = sum(start_rules.get("tasks", {}).get("kinds", {}).get(k, {}).get("ms", 0.0)
                   for k in START_KINDS)
+    start_timeouts = sum(counters["start"]["timeouts"].get(r.name, 0) * r.timeout_seconds * 1000
+                         for r in rules)
     return {
-        "start_ms": round(sum(v["ms"] for v in start_rules.values()) + session_ms(start), 3),
+        "start_ms": round(sum(v["ms"] for v in start_rules.values()) + session_ms(start)
+                          + start_timeouts, 3),
         "start_seed_ms": round(seed_ms, 3),
         "session_ms_per_run": round(overhead, 4),
-        "steady_ms": round(sum(v["ms"] for v in steady_rules.values()) + session_ms(steady), 3),
+        "steady_ms": round(sum(v["ms"] for v in steady_rules.values()) + session_ms(steady)
+                           + timed_out_ms["steady"], 3),
         "per_rule": per_rule,
     }
 
@@ -147,9 +169,9 @@ def floor_report(raw, rules, repeats):
 def cycle(per_rule):
     """Returns (ms of one run of every rule, ms per hour at the rules' intervals, complete)."""
     known = [r for r in per_rule if r["ms_per_run"] is not None]
-    one = sum(r["ms_per_run"] for r in known)
-    hour = sum(r["ms_per_run"] * 3600 / r["interval_seconds"] for r in known)
-    return round(one, 3), round(hour, 1), len(known) == len(per_rule)
+    per_cycle = sum(r["ms_per_run"] for r in known)
+    per_hour = sum(r["ms_per_run"] * 3600 / r["interval_seconds"] for r in known)
+    return round(per_cycle, 3), round(per_hour, 1), len(known) == len(per_rule)
 
 
 def parse_duration_ms(text):
@@ -229,6 +251,8 @@ def build(root, raw):
 def number(value, digits=1):
     if value is None:
         return "n/a"
+    if isinstance(value, float) and 0 < value < 0.01:
+        return f"{value:.2g}"
     if isinstance(value, float) and value < 0.1 and digits < 3:
         return f"{value:.3f}"
     return f"{value:,.{digits}f}"
@@ -293,11 +317,15 @@ def markdown(report):
         floor_row = report["floor"]["per_rule"][i]
         where = "" if row["window"] == "steady" else " (first run)"
         errors = f", {int(row['errors'])} failed" if row["errors"] else ""
+        if row["timeouts"]:
+            errors += f" ({int(row['timeouts'])} at the {row['timeout_seconds']} s timeout)"
         lines.append(f"| {row['rule']} | {row['interval_seconds']} s | {number(row['ms_per_run'], 2)}"
                      f"{where} | {row['runs']:g}{errors} | {number(sql_row['ms_per_run'], 2)} | "
                      f"{number(pg_row['ms_per_run'], 2)} | {number(floor_row['ms_per_run'], 2)} |")
     lines += ["", f"koji_exporter's figures include {exporter['session_ms_per_run']} ms per run for "
-              "the statements around each rule (BEGIN, SET LOCAL, ROLLBACK, advisory unlock).", ""]
+              "the statements around each rule (BEGIN, SET LOCAL, ROLLBACK, advisory unlock). "
+              "A run canceled at its timeout counts as its timeout, because pg_stat_statements "
+              "records only statements that complete.", ""]
     full = report["floor"]["full_counts_ms"]
     if full:
         lines += ["Full counts of the task metrics in psql: "

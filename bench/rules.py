@@ -1,7 +1,7 @@
-"""Reads koji_exporter's default rules (queries/*.yaml) for the benchmark, and tells which
-rule and which kind of statement a query text recorded by pg_stat_statements belongs to.
-Knows the rule files and the statement shapes of incremental rules; not PostgreSQL or the
-report."""
+"""Reads koji_exporter's default rules (queries/*.yaml) for the benchmark, and finds the
+rule and the kind of statement that a query text recorded by pg_stat_statements belongs
+to. Knows the rule files and the statement shapes of incremental rules; not PostgreSQL or
+the report."""
 
 import dataclasses
 import glob
@@ -23,6 +23,7 @@ class Rule:
     name: str
     file: str
     interval_seconds: int
+    timeout_seconds: int
     sql: str
     incremental: bool
     key: str
@@ -45,8 +46,8 @@ def _seconds(text):
 
 
 def load_rules(root):
-    """Returns the rules of root/queries/*.yaml in file order, with the interval of 60s
-    that the exporter's defaults give a rule without one."""
+    """Returns the rules of root/queries/*.yaml in file order, with the interval (60s)
+    and timeout (10s) that the exporter's defaults give a rule without them."""
     rules = []
     for path in sorted(glob.glob(os.path.join(root, "queries", "*.yaml"))):
         with open(path, encoding="utf-8") as stream:
@@ -62,6 +63,7 @@ def load_rules(root):
                 name=entry["name"],
                 file=os.path.relpath(path, root),
                 interval_seconds=_seconds(entry.get("interval", "60s")),
+                timeout_seconds=_seconds(entry.get("timeout", "10s")),
                 sql=entry["sql"].rstrip().rstrip(";"),
                 incremental=bool(incremental),
                 key=incremental.get("key", ""),

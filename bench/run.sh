@@ -24,6 +24,8 @@ set -euo pipefail
 
 bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$bench_dir/.." && pwd)
+# The helpers in bench/*.py import each other; keep their bytecode out of the tree.
+export PYTHONDONTWRITEBYTECODE=1
 # shellcheck source=bench/postgres.sh
 source "$bench_dir/postgres.sh"
 # shellcheck source=bench/scales.sh
@@ -283,9 +285,9 @@ measure_postgres_exporter() {
   snapshot postgres_exporter_after
 }
 
-# Runs the bare statements of one cycle in psql, with the keys that a run of the task rule
-# reads in steady state: the reorder window (10 min) of new keys, the tasks of the last
-# 30 s in full, and the open tasks.
+# Runs the bare statements of one cycle in psql, with the keys that a steady run of the
+# task rule reads. These are the new keys of the reorder window (10 min), the tasks of the
+# last 30 s in full, and the open tasks.
 measure_floor() {
   say "running the bare statements in psql ($floor_repeats times) and the full counts once"
   local keys

@@ -11,6 +11,8 @@
 # churn_rate_millis is tasks created (and as many finished) per 1000 s; Fedora's hub
 # creates one to two tasks a second.
 
+# The variables are read by the scripts that source this file.
+# shellcheck disable=SC2034
 bench_scale() {
   local scale=$1
   case $scale in
