@@ -31,7 +31,7 @@ std::string FirstLine(const std::string& text) {
 }
 
 // libpqxx 6.4 derives its class 40 exceptions from pqxx::failure rather than sql_error
-// and keeps no SQLSTATE with them, so the exception's type tells which one it was.
+// and keeps no SQLSTATE with them, so the exception's type identifies it.
 std::string RollbackSqlstate(const pqxx::transaction_rollback& error) {
   if (dynamic_cast<const pqxx::serialization_failure*>(&error) != nullptr) return "40001";
   if (dynamic_cast<const pqxx::deadlock_detected*>(&error) != nullptr) return "40P01";

@@ -17,7 +17,7 @@ using Clock = std::chrono::steady_clock;
 // Idle workers wake at least this often, so LastTick() stays fresh on a quiet exporter.
 constexpr auto kIdleWake = std::chrono::seconds(1);
 
-// Longest delay of a rule's first run after the start.
+// Maximum delay of a rule's first run after the start.
 constexpr std::chrono::seconds kMaxStartSpread{10};
 
 std::string Seconds(std::chrono::duration<double> duration) {

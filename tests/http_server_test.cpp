@@ -179,7 +179,7 @@ TEST_SUITE("http_server") {
       ++reloads;
       return std::string();
     });
-    // The body is announced but never sent: the answer must not wait for it.
+    // The body is announced but never sent: the response must not wait for it.
     const std::string response = testing::SendRawRequest(
         test.server->port(),
         "POST /-/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n");

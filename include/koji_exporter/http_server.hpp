@@ -47,7 +47,7 @@ struct HttpServerOptions {
   /// Limits on each single read or write of a request or response.
   std::chrono::seconds read_timeout{10};
   std::chrono::seconds write_timeout{10};
-  /// Longest time one connection may stay open, so a client that sends or reads one
+  /// Maximum time one connection may stay open, so a client that sends or reads one
   /// byte at a time cannot hold a thread for long.
   std::chrono::milliseconds connection_deadline{std::chrono::seconds(60)};
   /// Time the responses in flight get to finish when the server stops; connections

@@ -87,8 +87,8 @@ class QueryRunner {
   /// Whether a session is open now.
   bool Connected() const;
 
-  /// Opens a session if none is open, and returns whether one is open afterwards; tells a
-  /// session that the server ended from a database that cannot be reached.
+  /// Opens a session if none is open, and returns whether one is open afterwards; this
+  /// separates a session that the server ended from a database that cannot be reached.
   bool Reconnect();
 
   /// Time after which a run with server-side `timeout` is abandoned: the timeout plus a

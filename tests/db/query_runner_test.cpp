@@ -208,7 +208,7 @@ TEST_SUITE("query_runner") {
     const QueryError error = RunExpectingError(runner, SqlRule("SELECT 1 AS one"));
     CHECK(error.failure() == QueryFailure::kConnection);
     CHECK(std::string(error.what()).rfind("the database closed the session (", 0) == 0);
-    // The server is still there, which tells a killed session from an outage.
+    // The server is still there, which separates a killed session from an outage.
     CHECK(runner.Reconnect());
     CHECK(runner.Run(SqlRule("SELECT 2 AS two")).rows[0][0] == std::optional<std::string>("2"));
   }
