@@ -86,6 +86,8 @@ std::string GzipCompress(const std::string& body) {
   deflateEnd(&stream);
   if (status != Z_STREAM_END) throw std::runtime_error("gzip: deflate did not finish");
   out.resize(stream.total_out);
+  // deflateBound reserved about the size of the input; keep only what the body needs.
+  out.shrink_to_fit();
   return out;
 }
 

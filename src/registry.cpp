@@ -1,9 +1,10 @@
-// Stores each rule's families and run statistics, derives the self-metrics from them and
-// renders a new snapshot after every change.
+// Stores each rule's rendered samples and run statistics, derives the self-metrics from
+// them and assembles a new snapshot after every change.
 #include "koji_exporter/registry.hpp"
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -118,10 +119,20 @@ void Registry::Account(RuleState& state, const RunReport& report) {
 
 void Registry::RecordSuccess(const Rule& rule, std::vector<MetricFamily> families,
                              const RunReport& report) {
+  // A rule's text is rendered once per run, outside the lock, and its families are freed
+  // right after: a large rule then holds a few bytes per sample, not a sample object.
+  std::optional<std::string> text;
+  try {
+    text = RenderExposition(std::move(families));
+  } catch (const ExpositionError& error) {
+    // Names are validated when rules load, so this means a bug; keep the rule's last text.
+    logger_.Error("exposition rendering failed; the rule's previous series stay",
+                  {{"rule", rule.name}, {"err", error.what()}});
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   RuleState* state = StateOf(rule);
   if (state == nullptr) return;
-  state->families = std::move(families);
+  if (text) state->exposition = std::move(*text);
   Account(*state, report);
   PublishLocked();
 }
@@ -137,8 +148,9 @@ void Registry::RecordFailure(const Rule& rule, const RunReport& report) {
   const bool stale = state.last_success_timestamp_seconds > 0 &&
                      UnixSeconds(report.finished) - state.last_success_timestamp_seconds >=
                          stale_after_seconds;
-  if (stale && !state.families.empty()) {
-    state.families.clear();
+  if (stale && !state.exposition.empty()) {
+    state.exposition.clear();
+    state.exposition.shrink_to_fit();
     logger_.Warn("rule values are stale; their series are dropped until the rule succeeds",
                  {{"rule", state.name},
                   {"stale_after_seconds", fmt::format("{:g}", stale_after_seconds)}});
@@ -282,21 +294,21 @@ std::vector<MetricFamily> Registry::SelfMetrics() const {
 }
 
 void Registry::PublishLocked() {
-  std::vector<MetricFamily> families;
-  for (const auto& state : rules_) {
-    families.insert(families.end(), state.families.begin(), state.families.end());
-  }
-  const std::vector<MetricFamily> self_metrics = SelfMetrics();
-  families.insert(families.end(), self_metrics.begin(), self_metrics.end());
-
-  auto snapshot = std::make_shared<Snapshot>();
+  std::string self_metrics;
   try {
-    snapshot->text = RenderExposition(std::move(families));
+    self_metrics = RenderExposition(SelfMetrics());
   } catch (const ExpositionError& error) {
-    // Names are validated when rules load, so this means a bug; keep the last snapshot.
+    // The self-metrics have fixed names, so this means a bug; keep the last snapshot.
     logger_.Error("exposition rendering failed", {{"err", error.what()}});
     return;
   }
+  std::size_t size = self_metrics.size();
+  for (const auto& state : rules_) size += state.exposition.size();
+
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->text.reserve(size);
+  for (const auto& state : rules_) snapshot->text += state.exposition;
+  snapshot->text += self_metrics;
   snapshot->gzip = GzipCompress(snapshot->text);
   snapshot->created = std::chrono::system_clock::now();
   std::atomic_store(&current_, std::shared_ptr<const Snapshot>(std::move(snapshot)));

@@ -1,10 +1,11 @@
 // Turns query rows into samples, column by column, following each MetricSpec.
 #include "koji_exporter/row_mapper.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
-#include <set>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -51,7 +52,10 @@ prometheus::MetricFamily MapMetric(const Rule& rule, const MetricSpec& spec,
   family.type = spec.type == MetricType::kCounter ? prometheus::MetricType::Counter
                                                   : prometheus::MetricType::Gauge;
 
-  std::set<std::vector<std::string>> seen_label_sets;
+  family.metric.reserve(std::min<std::size_t>(result.rows.size(), rule.max_series));
+  // The label values of each sample joined by NUL, which no PostgreSQL text value holds.
+  std::unordered_set<std::string> seen_label_sets;
+  seen_label_sets.reserve(family.metric.capacity());
   for (std::size_t row_index = 0; row_index < result.rows.size(); ++row_index) {
     const auto& row = result.rows[row_index];
     const std::size_t row_number = row_index + 1;
@@ -80,7 +84,8 @@ prometheus::MetricFamily MapMetric(const Rule& rule, const MetricSpec& spec,
     }
 
     prometheus::ClientMetric sample;
-    std::vector<std::string> label_values;
+    sample.label.reserve(plan.labels.size() + spec.static_labels.size());
+    std::string label_set;
     for (std::size_t i = 0; i < plan.labels.size(); ++i) {
       const auto& raw_label = row[plan.labels[i]];
       if (!raw_label) {
@@ -97,10 +102,11 @@ prometheus::MetricFamily MapMetric(const Rule& rule, const MetricSpec& spec,
                                 kMaxLabelValueBytes));
         label_value = TruncateLabelValue(label_value, kMaxLabelValueBytes);
       }
-      label_values.push_back(std::move(label_value));
-      sample.label.push_back({spec.label_columns[i], label_values.back()});
+      label_set += label_value;
+      label_set += '\0';
+      sample.label.push_back({spec.label_columns[i], std::move(label_value)});
     }
-    if (!seen_label_sets.insert(label_values).second) {
+    if (!seen_label_sets.insert(std::move(label_set)).second) {
       NoteProblem(mapped, mapped.problems.duplicate_series,
                   fmt::format("metric \"{}\": row {}: repeats the labels of an earlier row",
                               spec.name, row_number));

@@ -2,6 +2,8 @@
 // result; failures stay inside the run that had them.
 #include "koji_exporter/scheduler.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <random>
 
@@ -19,6 +21,9 @@ constexpr auto kIdleWake = std::chrono::seconds(1);
 
 // Maximum delay of a rule's first run after the start.
 constexpr std::chrono::seconds kMaxStartSpread{10};
+
+// Results of at least this many rows are followed by a malloc_trim.
+constexpr std::uint64_t kTrimAfterRows = 1000;
 
 std::string Seconds(std::chrono::duration<double> duration) {
   return fmt::format("{:.3f}", duration.count());
@@ -46,16 +51,23 @@ RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
   RunReport report;
 
   try {
-    const QueryResult result = RunRule(runner, rule, state);
-    registry.SetDatabaseUp(true);
-    MappedResult mapped = MapRows(rule, result);
+    MappedResult mapped;
+    {
+      // The rows are freed once mapped, before the samples are rendered.
+      const QueryResult result = RunRule(runner, rule, state);
+      registry.SetDatabaseUp(true);
+      mapped = MapRows(rule, result);
+      report.rows = result.rows.size();
+    }
 
     report.success = true;
-    report.rows = result.rows.size();
     report.problems = mapped.problems;
     report.duration = Clock::now() - started;
     report.finished = std::chrono::system_clock::now();
     registry.RecordSuccess(rule, std::move(mapped.families), report);
+    // Each worker thread has its own malloc arena, which keeps the peak of its largest
+    // run; hand the freed pages of a large result back to the system.
+    if (report.rows >= kTrimAfterRows) malloc_trim(0);
 
     LogProblems(rule_logger, mapped);
     rule_logger.Debug("rule finished", {{"duration_seconds", Seconds(report.duration)},

@@ -114,6 +114,24 @@ TEST_SUITE("row_mapper") {
           "metric \"koji_task_load\": row 2: repeats the labels of an earlier row");
   }
 
+  TEST_CASE("label sets that join to the same text are different series") {
+    Rule rule;
+    rule.name = "tag_packages";
+    MetricSpec packages;
+    packages.name = "koji_packages";
+    packages.type = MetricType::kGauge;
+    packages.exported_help = "Packages.";
+    packages.value_column = "packages";
+    packages.label_columns = {"tag", "package"};
+    rule.metrics = {packages};
+    const QueryResult result{{"tag", "package", "packages"},
+                             {{"f4", "2-build", "1"}, {"f42", "-build", "2"}, {"f42-", "build", "3"}}};
+
+    const MappedResult mapped = MapRows(rule, result);
+    CHECK(mapped.families[0].metric.size() == 3);
+    CHECK(mapped.problems.duplicate_series == 0);
+  }
+
   TEST_CASE("a NULL label and an empty label are the same series") {
     const MappedResult mapped =
         MapRows(HostRule(), Result({{"", "1", "1"}, {std::nullopt, "2", "2"}}));

@@ -1,5 +1,5 @@
-// Keeps the latest metric families of every rule and the exporter's own metrics, and
-// publishes them as one immutable, pre-rendered snapshot. It deals with metrics, not SQL or HTTP.
+// Keeps the latest samples of every rule, rendered in the text format, and the exporter's
+// own metrics, and publishes them as one immutable, pre-rendered snapshot. It deals with metrics, not SQL or HTTP.
 #pragma once
 
 #include <chrono>
@@ -78,7 +78,9 @@ class Registry {
     std::string name;
     std::string fingerprint;
     std::chrono::milliseconds stale_after{0};
-    std::vector<prometheus::MetricFamily> families;
+    // The rule's samples in the text format, HELP and TYPE included; empty before its
+    // first success and once stale.
+    std::string exposition;
     bool has_run = false;
     bool last_success = false;
     double last_duration_seconds = 0;
