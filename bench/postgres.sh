@@ -4,7 +4,7 @@
 # loaded. Durability is off (fsync, full_page_writes), which speeds up the bulk load and
 # does not change what a read-only query costs. Meant to be sourced by bench/run.sh:
 #
-#   bench_pg_start DIR PORT SHARED_BUFFERS   e.g. bench_pg_start /tmp/kb 55560 256MB
+#   bench_pg_start DIR PORT SHARED_BUFFERS   e.g. bench_pg_start /tmp/kb 25560 256MB
 #   bench_pg_psql DIR DATABASE [PSQL_ARG...]  psql as the superuser over the socket
 #   bench_pg_stop DIR                         stops the server and removes DIR
 #

@@ -41,8 +41,9 @@ elif [[ -n ${2:-} || -z $scale ]]; then
 fi
 bench_scale "$scale"
 
-# Ports on 127.0.0.1; override when they are taken.
-pg_port=${BENCH_PG_PORT:-55560}
+# Ports on 127.0.0.1; override when they are taken. Both lie below Linux's ephemeral range
+# (32768 and up), where the many client connections of a run could hold the port.
+pg_port=${BENCH_PG_PORT:-25560}
 exporter_port=${BENCH_HTTP_PORT:-19960}
 sql_exporter_port=$((exporter_port + 1))
 postgres_exporter_port=$((exporter_port + 2))
