@@ -119,13 +119,13 @@ void Registry::Account(RuleState& state, const RunReport& report) {
 
 void Registry::RecordSuccess(const Rule& rule, std::vector<MetricFamily> families,
                              const RunReport& report) {
-  // A rule's text is rendered once per run, outside the lock, and its families are freed
-  // right after: a large rule then holds a few bytes per sample, not a sample object.
+  // Renders the samples once per run, outside the lock, and frees the families right after.
+  // A large rule then keeps the text of each sample instead of a sample object.
   std::optional<std::string> text;
   try {
     text = RenderExposition(std::move(families));
   } catch (const ExpositionError& error) {
-    // Names are validated when rules load, so this means a bug; keep the rule's last text.
+    // Names are validated when rules load, so this is a bug. The rule's previous text stays.
     logger_.Error("exposition rendering failed; the rule's previous series stay",
                   {{"rule", rule.name}, {"err", error.what()}});
   }
@@ -298,7 +298,7 @@ void Registry::PublishLocked() {
   try {
     self_metrics = RenderExposition(SelfMetrics());
   } catch (const ExpositionError& error) {
-    // The self-metrics have fixed names, so this means a bug; keep the last snapshot.
+    // The self-metrics have fixed names, so this is a bug. The last snapshot stays.
     logger_.Error("exposition rendering failed", {{"err", error.what()}});
     return;
   }

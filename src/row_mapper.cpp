@@ -53,7 +53,7 @@ prometheus::MetricFamily MapMetric(const Rule& rule, const MetricSpec& spec,
                                                   : prometheus::MetricType::Gauge;
 
   family.metric.reserve(std::min<std::size_t>(result.rows.size(), rule.max_series));
-  // The label values of each sample joined by NUL, which no PostgreSQL text value holds.
+  // The label values of each sample joined by NUL, which no PostgreSQL text value contains.
   std::unordered_set<std::string> seen_label_sets;
   seen_label_sets.reserve(family.metric.capacity());
   for (std::size_t row_index = 0; row_index < result.rows.size(); ++row_index) {

@@ -65,8 +65,8 @@ RunReport ExecuteRule(QueryRunner& runner, const Rule& rule, Registry& registry,
     report.duration = Clock::now() - started;
     report.finished = std::chrono::system_clock::now();
     registry.RecordSuccess(rule, std::move(mapped.families), report);
-    // Each worker thread has its own malloc arena, which keeps the peak of its largest
-    // run; hand the freed pages of a large result back to the system.
+    // glibc's malloc gives busy threads arenas of their own, and an arena keeps the peak of
+    // its largest run. malloc_trim returns the freed pages of a large result to the system.
     if (report.rows >= kTrimAfterRows) malloc_trim(0);
 
     LogProblems(rule_logger, mapped);

@@ -48,8 +48,8 @@ class Registry {
   Registry(const std::vector<Rule>& rules, std::string version, std::string revision,
            Logger logger);
 
-  /// Stores a successful run's families, replacing that rule's previous ones, and
-  /// publishes a new snapshot.
+  /// Renders a successful run's families into the rule's text, which replaces its previous
+  /// samples, and publishes a new snapshot.
   void RecordSuccess(const Rule& rule, std::vector<prometheus::MetricFamily> families,
                      const RunReport& report);
   /// Records a failed run. The rule's last good families stay published until its
@@ -78,8 +78,8 @@ class Registry {
     std::string name;
     std::string fingerprint;
     std::chrono::milliseconds stale_after{0};
-    // The rule's samples in the text format, HELP and TYPE included; empty before its
-    // first success and once stale.
+    // Text format of the rule's samples, with HELP and TYPE lines. Empty before the rule's
+    // first success and after its values go stale.
     std::string exposition;
     bool has_run = false;
     bool last_success = false;
