@@ -5,9 +5,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <memory>
 #include <pqxx/pqxx>
 #include <set>
+#include <stdexcept>
 #include <utility>
 
 #include "koji_exporter/conninfo.hpp"
@@ -157,7 +160,18 @@ PlanEstimate PlanRule(pqxx::connection& connection, const Rule& rule) {
     pqxx::read_transaction transaction(connection);
     const pqxx::result newest =
         transaction.exec_params(IncrementalNewestKeyStatement(rule), 0);
-    if (!newest.empty()) newest_key = newest[0][0].as<long long>(0);
+    if (!newest.empty() && !newest[0][0].is_null()) {
+      const std::string text = newest[0][0].c_str();
+      char* end = nullptr;
+      errno = 0;
+      newest_key = std::strtoll(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || errno == ERANGE) {
+        throw std::runtime_error(fmt::format(
+            "incremental.key \"{}\" must name an integer column, but its newest value is "
+            "\"{}\"; fix the rule at {}:{}",
+            rule.incremental->key_column, text, rule.mark.file, rule.mark.line));
+      }
+    }
     transaction.abort();
   }
   PlanEstimate total;
@@ -275,7 +289,8 @@ int ExplainRules(const Config& config, const std::string& conninfo, std::ostream
     } catch (const pqxx::sql_error& error) {
       ++failed;
       report << FormatFailureReport(rule, DescribeSqlError(error));
-    } catch (const pqxx::failure& error) {
+    } catch (const std::exception& error) {
+      // pqxx::failure, and a rule whose result does not fit its incremental section.
       ++failed;
       report << FormatFailureReport(rule, OneLine(error.what()));
     }

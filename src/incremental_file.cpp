@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "duration.hpp"
+#include "sql_words.hpp"
 #include "koji_exporter/names.hpp"
 
 namespace koji_exporter::detail {
@@ -68,6 +69,27 @@ void CheckIncrementalLabels(const Rule& rule, const Scope& scope) {
                     rule.metrics.front().name,
                     fmt::join(rule.metrics.front().label_columns, ", ")));
   }
+}
+
+void CheckIncrementalQuery(const Rule& rule, const YAML::Mark& sql_mark, const Scope& scope) {
+  if (!rule.incremental) return;
+  const std::vector<std::string> words = TopLevelWords(rule.sql);
+  std::vector<std::string> clauses;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const bool followed_by_by = i + 1 < words.size() && words[i + 1] == "BY";
+    if ((words[i] == "GROUP" || words[i] == "ORDER") && followed_by_by) {
+      clauses.push_back(words[i] + " BY");
+    } else if (words[i] == "HAVING" || words[i] == "LIMIT" || words[i] == "OFFSET" ||
+               words[i] == "FETCH") {
+      clauses.push_back(words[i]);
+    }
+  }
+  if (clauses.empty()) return;
+  scope.Report(sql_mark,
+               fmt::format("the \"sql\" of an incremental rule must return one row per key, "
+                           "but its outermost query has {}: remove it, because the exporter "
+                           "sums the rows itself",
+                           fmt::join(clauses, ", ")));
 }
 
 }  // namespace koji_exporter::detail

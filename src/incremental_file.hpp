@@ -14,4 +14,8 @@ void ReadIncremental(const Entries& entries, Rule& rule, const Scope& scope);
 // metric's: the exporter sums rows by one set of labels for all of them.
 void CheckIncrementalLabels(const Rule& rule, const Scope& scope);
 
+// Reports an incremental rule whose outermost query groups, orders or limits its rows:
+// each run filters that query by key, so it must return one plain row per key.
+void CheckIncrementalQuery(const Rule& rule, const YAML::Mark& sql_mark, const Scope& scope);
+
 }  // namespace koji_exporter::detail

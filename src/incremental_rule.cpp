@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "koji_exporter/rule_loader.hpp"
+
 namespace koji_exporter {
 namespace {
 
@@ -183,19 +185,29 @@ void IncrementalState::Seed(QueryRunner& runner, const Rule& rule) {
   QueryResult top;
   QueryResult sums;
   QueryResult open;
-  runner.RunTransaction(rule.incremental->seed_timeout, [&](StatementRunner& statements) {
-    top = statements.Exec(s.top_key, {std::to_string(seed_recheck_rows_)});
-    // With fewer rows than that, every row is read one by one as a new row.
-    if (top.rows.empty()) return;
-    const std::string low = *top.rows[0][0];
-    sums = statements.Exec(s.closed_sums, {low});
-    open = statements.Exec(s.open_rows, {low});
-  });
+  long long low_key = LLONG_MIN;
+  try {
+    runner.RunTransaction(rule.incremental->seed_timeout, [&](StatementRunner& statements) {
+      top = statements.Exec(s.top_key, {std::to_string(seed_recheck_rows_)});
+      // With fewer rows than that, every row is read one by one as a new row.
+      if (top.rows.empty()) return;
+      // Checked before the sum, whose comparison would fail on a text key less clearly.
+      low_key = ResultReader(rule, top).Key(0, 0);
+      const std::string low = std::to_string(low_key);
+      sums = statements.Exec(s.closed_sums, {low});
+      open = statements.Exec(s.open_rows, {low});
+    });
+  } catch (const QueryError& error) {
+    if (error.failure() != QueryFailure::kTimeout) throw;
+    throw QueryError(error.failure(), error.sqlstate(),
+                     fmt::format("{}: the sum at start took longer than incremental.seed_timeout "
+                                 "({}); raise seed_timeout in {}:{}",
+                                 error.what(), FormatDuration(rule.incremental->seed_timeout),
+                                 rule.mark.file, rule.mark.line));
+  }
 
   const std::size_t labels = s.labels.size();
   const std::size_t values = s.values.size();
-  long long low_key = LLONG_MIN;
-  if (!top.rows.empty()) low_key = ResultReader(rule, top).Key(0, 0);
   if (!top.rows.empty()) {
     CheckColumns(rule, sums, labels + values);
     CheckColumns(rule, open, 2 + labels + values);
@@ -358,8 +370,24 @@ IncrementalStatement IncrementalSeedStatement(const Rule& rule) {
 }
 
 QueryResult RunRule(QueryRunner& runner, const Rule& rule, IncrementalState* state) {
-  if (rule.incremental) return state->Collect(runner, rule);
-  return runner.Run(rule);
+  if (!rule.incremental) return runner.Run(rule);
+  try {
+    return state->Collect(runner, rule);
+  } catch (const QueryError& error) {
+    // A missing column or a column of the wrong type shows up as an undefined column,
+    // function or operator (42703, 42883) or a datatype mismatch (42804).
+    const std::string& code = error.sqlstate();
+    if (error.failure() != QueryFailure::kSql ||
+        (code != "42703" && code != "42883" && code != "42804")) {
+      throw;
+    }
+    throw QueryError(error.failure(), code,
+                     fmt::format("{}; an incremental rule needs an integer column for "
+                                 "incremental.key (\"{}\"), a boolean one for incremental.open "
+                                 "(\"{}\") and numeric value columns: fix the rule at {}:{}",
+                                 error.what(), rule.incremental->key_column,
+                                 rule.incremental->open_column, rule.mark.file, rule.mark.line));
+  }
 }
 
 }  // namespace koji_exporter

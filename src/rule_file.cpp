@@ -416,6 +416,7 @@ Rule ReadRule(const YAML::Node& node, const Timing& defaults, ProblemList& probl
   ReadIncremental(entries, rule, scope);
   ReadMetrics(entries, rule, scope);
   CheckIncrementalLabels(rule, scope);
+  if (const Entry* sql = FindEntry(entries, "sql")) CheckIncrementalQuery(rule, sql->Mark(), scope);
   for (auto& metric : rule.metrics) {
     metric.exported_help = fmt::format("{} (rule {} in {}, refreshed every {})", metric.help,
                                        rule.name, problems.file(), FormatDuration(rule.interval));

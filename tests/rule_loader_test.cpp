@@ -757,6 +757,42 @@ TEST_SUITE("rule_loader") {
     });
   }
 
+  TEST_CASE("incremental SQL must not group or limit") {
+    const auto rule_with = [](const std::string& sql) {
+      return "rules:\n"
+             "  - name: jobs\n"
+             "    incremental: {key: id, open: open}\n"
+             "    sql: |\n" +
+             sql +
+             "    metrics:\n"
+             "      - {name: koji_jobs_total, type: counter, help: Jobs., value: jobs}\n";
+    };
+    CheckProblemCases({
+        {"grouped", rule_with("      SELECT min(id) AS id, false AS open, count(*) AS jobs\n"
+                              "      FROM task Group\n      By method\n"),
+         {"hosts.yaml:4:10: rule \"jobs\": the \"sql\" of an incremental rule must return one "
+          "row per key, but its outermost query has GROUP BY: remove it, because the exporter "
+          "sums the rows itself"}},
+        {"ordered and limited",
+         rule_with("      WITH recent AS (SELECT id FROM task GROUP BY id)\n"
+                   "      SELECT id, false AS open, 1 AS jobs FROM recent\n"
+                   "      ORDER BY id DESC LIMIT 100 OFFSET 5\n"),
+         {"hosts.yaml:4:10: rule \"jobs\": the \"sql\" of an incremental rule must return one "
+          "row per key, but its outermost query has ORDER BY, LIMIT, OFFSET: remove it, because "
+          "the exporter sums the rows itself"}},
+    });
+
+    // The same words inside parentheses, literals, quoted names and comments are allowed.
+    const std::vector<Rule> rules = ParseRuleFile(
+        rule_with("      -- ORDER BY id\n"
+                  "      SELECT t.id, false AS open, 1 AS jobs, 'group by' AS \"limit\",\n"
+                  "             E'it\\'s order by' AS note, $q$ LIMIT 1 $q$ AS other,\n"
+                  "             count(*) OVER (ORDER BY t.id) AS seen /* GROUP BY */\n"
+                  "      FROM task t WHERE t.id IN (SELECT id FROM task GROUP BY id LIMIT 5)\n"),
+        "jobs.yaml", RuleDefaults{});
+    CHECK(rules.size() == 1);
+  }
+
   TEST_CASE("stale_after and max_series are checked") {
     const auto rule_with = [](const std::string& lines) {
       return "rules:\n"

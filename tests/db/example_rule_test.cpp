@@ -40,25 +40,24 @@ TEST_SUITE("example rule") {
     CHECK(samples == expected);
   }
 
-  TEST_CASE("incremental example counts builds per package") {
+  TEST_CASE("incremental example counts tasks per user") {
     testing::TestDatabase database(
         {"tests/fixtures/koji_schema.sql", "tests/fixtures/koji_sample_data.sql"});
     const auto samples = testing::CollectSamples(database.Conninfo(),
-                                                 {"docs/examples/package_build_counts.yaml"});
+                                                 {"docs/examples/user_task_counts.yaml"});
 
-    // The same numbers, counted over the whole build table.
+    // The same numbers, counted over the whole task table.
     std::map<std::string, double> expected;
-    for (const std::string package : {"bash", "coreutils", "kernel", "nano"}) {
-      const std::string builds = database.QueryValue(
-          "SELECT count(*) FROM build b JOIN package p ON p.id = b.pkg_id WHERE p.name = '" +
-          package + "'");
-      if (builds == "0") continue;
+    for (const std::string user : {"admin", "kojira", "alice"}) {
+      const std::string tasks = database.QueryValue(
+          "SELECT count(*) FROM task t JOIN users u ON u.id = t.owner WHERE u.name = '" + user +
+          "'");
+      if (tasks == "0") continue;
       const std::string failed = database.QueryValue(
-          "SELECT count(*) FROM build b JOIN package p ON p.id = b.pkg_id WHERE p.name = '" +
-          package + "' AND b.state = 3");
-      expected["koji_package_builds_total{package=\"" + package + "\"}"] = std::stod(builds);
-      expected["koji_package_build_failures_total{package=\"" + package + "\"}"] =
-          std::stod(failed);
+          "SELECT count(*) FROM task t JOIN users u ON u.id = t.owner WHERE u.name = '" + user +
+          "' AND t.state = 5");
+      expected["koji_user_tasks_total{owner=\"" + user + "\"}"] = std::stod(tasks);
+      expected["koji_user_task_failures_total{owner=\"" + user + "\"}"] = std::stod(failed);
     }
     REQUIRE(expected.size() >= 4);
     for (const auto& [series, value] : expected) {
@@ -70,7 +69,7 @@ TEST_SUITE("example rule") {
 
   TEST_CASE("readme shows the example rule files verbatim") {
     for (const char* path :
-         {"docs/examples/host_open_tasks.yaml", "docs/examples/package_build_counts.yaml"}) {
+         {"docs/examples/host_open_tasks.yaml", "docs/examples/user_task_counts.yaml"}) {
       CAPTURE(path);
       std::string rule_file = ReadSource(path);
       // The file's first line is a comment that the README does not repeat.

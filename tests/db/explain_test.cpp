@@ -52,6 +52,19 @@ constexpr const char* kBrokenRules = R"(rules:
       - {name: test_constant, type: gauge, help: Always 1., value: value}
 )";
 
+// An incremental rule whose key is a text column, which explain finds out from the newest key.
+constexpr const char* kTextKeyRules = R"(rules:
+  - name: queue_by_name
+    incremental: {key: name, open: open}
+    sql: SELECT name, false AS open, 1 AS entries FROM queue_entry
+    metrics:
+      - {name: test_entries_total, type: counter, help: Entries., value: entries}
+  - name: constant
+    sql: SELECT 1 AS value
+    metrics:
+      - {name: test_constant, type: gauge, help: Always 1., value: value}
+)";
+
 std::string MainFile(const std::string& dsn, const std::string& rule_glob) {
   return fmt::format("database:\n  dsn: \"{}\"\nrule_files: [\"{}\"]\n", dsn, rule_glob);
 }
@@ -119,6 +132,26 @@ TEST_SUITE("explain end to end") {
           "rules/test.yaml:6: rule \"constant\"\n"
           "  estimated cost 0.01, estimated rows 1\n"
           "  ok: reads no table\n");
+    CHECK(result.output.find("\n2 rule(s): 1 ok, 0 with warnings, 1 failed\n") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("explain reports a text key as an error") {
+    TestDatabase database;
+    database.Execute("CREATE TABLE queue_entry (name text PRIMARY KEY);"
+                     "INSERT INTO queue_entry VALUES ('livemedia'), ('createrepo')");
+    TempDir directory;
+    directory.Write("rules/test.yaml", kTextKeyRules);
+    const std::string config =
+        directory.Write("koji_exporter.yaml", MainFile(database.Conninfo(), "rules/*.yaml"));
+
+    const auto result = RunExporter({"--config.file=" + config, "--explain"});
+    CAPTURE(result.output);
+    CHECK(result.exit_code == 1);
+    CHECK(Block(result.output, "queue_by_name") ==
+          "rules/test.yaml:2: rule \"queue_by_name\"\n"
+          "  error: incremental.key \"name\" must name an integer column, but its newest value "
+          "is \"livemedia\"; fix the rule at rules/test.yaml:2\n");
     CHECK(result.output.find("\n2 rule(s): 1 ok, 0 with warnings, 1 failed\n") !=
           std::string::npos);
   }

@@ -177,6 +177,70 @@ TEST_SUITE("incremental rules") {
                          MappingError);
   }
 
+  TEST_CASE("a text key fails the sum at start clearly") {
+    TestDatabase database;
+    database.Execute(kSchema);
+    database.Execute("INSERT INTO job (state, kind) VALUES (2, 'build'), (3, 'buildArch')");
+    Rule rule = JobRule();
+    rule.incremental->key_column = "kind";
+    QueryRunner runner(database.Conninfo());
+    IncrementalState state(1);
+    CHECK_THROWS_WITH_AS(RunRule(runner, rule, &state),
+                         "incremental rule \"jobs\": key column \"kind\" must be a non-NULL "
+                         "integer, but a row has \"build\"",
+                         MappingError);
+  }
+
+  TEST_CASE("a slow sum at start names seed_timeout") {
+    TestDatabase database;
+    database.Execute(kSchema);
+    database.Execute("INSERT INTO job (state, kind) VALUES (2, 'build'), (3, 'build')");
+    Rule rule = JobRule();
+    rule.mark.file = "rules/jobs.yaml";
+    rule.mark.line = 3;
+    rule.incremental->seed_timeout = std::chrono::seconds(1);
+    // The sleep runs once per statement that reads the jobs column, as the sum does.
+    rule.sql = "SELECT id, state IN (0, 1) AS open, kind, "
+               "(SELECT 1 FROM pg_sleep(3)) AS jobs, 0 AS running, 0 AS done, 0 AS failed "
+               "FROM job";
+    QueryRunner runner(database.Conninfo());
+    IncrementalState state(1);
+    try {
+      RunRule(runner, rule, &state);
+      FAIL("the sum at start finished within its timeout");
+    } catch (const QueryError& error) {
+      CHECK(error.failure() == QueryFailure::kTimeout);
+      const std::string message = error.what();
+      CAPTURE(message);
+      CHECK(message.find(": the sum at start took longer than incremental.seed_timeout (1s); "
+                         "raise seed_timeout in rules/jobs.yaml:3") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("a boolean value column names the contract") {
+    TestDatabase database;
+    database.Execute(kSchema);
+    database.Execute("INSERT INTO job (state, kind) VALUES (2, 'build'), (3, 'build')");
+    Rule rule = JobRule();
+    rule.mark.file = "rules/jobs.yaml";
+    rule.mark.line = 3;
+    rule.sql = "SELECT id, state IN (0, 1) AS open, kind, true AS jobs, 0 AS running, "
+               "0 AS done, 0 AS failed FROM job";
+    QueryRunner runner(database.Conninfo());
+    IncrementalState state(1);
+    try {
+      RunRule(runner, rule, &state);
+      FAIL("the sum of a boolean column ran");
+    } catch (const QueryError& error) {
+      CHECK(error.sqlstate() == "42883");
+      const std::string message = error.what();
+      CAPTURE(message);
+      CHECK(message.find("an incremental rule needs an integer column for incremental.key "
+                         "(\"id\"), a boolean one for incremental.open (\"open\") and numeric "
+                         "value columns: fix the rule at rules/jobs.yaml:3") != std::string::npos);
+    }
+  }
+
   TEST_CASE("two rows with one key fail the run and change nothing") {
     TestDatabase database;
     database.Execute(kSchema);
