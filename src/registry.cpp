@@ -239,7 +239,9 @@ std::vector<MetricFamily> Registry::SelfMetrics() const {
       {"koji_exporter_query_errors_total", "Runs of the rule that failed.", SampleType::Counter,
        [](const RuleState& s) { return static_cast<double>(s.errors); },
        Presence::kAlways},
-      {"koji_exporter_query_rows", "Rows returned by the rule's last successful run.",
+      {"koji_exporter_query_rows",
+       "Rows returned by the rule's last successful run; for an incremental rule, its label "
+       "sets.",
        SampleType::Gauge, [](const RuleState& s) { return static_cast<double>(s.rows); },
        Presence::kAfterSuccess},
   };
