@@ -19,6 +19,7 @@
 #include "incremental_file.hpp"
 #include "koji_exporter/names.hpp"
 #include "koji_exporter/rule_loader.hpp"
+#include "sql_words.hpp"
 
 namespace koji_exporter::detail {
 
@@ -303,18 +304,7 @@ std::string LeadingKeyword(const std::string& sql) {
       at = sql.find('\n', at);
       if (at == std::string::npos) return "";
     } else if (sql.compare(at, 2, "/*") == 0) {
-      int depth = 0;
-      do {
-        if (sql.compare(at, 2, "/*") == 0) {
-          ++depth;
-          at += 2;
-        } else if (sql.compare(at, 2, "*/") == 0) {
-          --depth;
-          at += 2;
-        } else {
-          ++at;
-        }
-      } while (depth > 0 && at < sql.size());
+      at = SkipBlockComment(sql, at);
     } else {
       break;
     }

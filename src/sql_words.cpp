@@ -31,23 +31,6 @@ std::size_t SkipQuoted(const std::string& sql, std::size_t at, bool backslashes)
   return sql.size();
 }
 
-// Returns the position after a nested /* */ comment that starts at `at`.
-std::size_t SkipBlockComment(const std::string& sql, std::size_t at) {
-  int depth = 0;
-  do {
-    if (sql.compare(at, 2, "/*") == 0) {
-      ++depth;
-      at += 2;
-    } else if (sql.compare(at, 2, "*/") == 0) {
-      --depth;
-      at += 2;
-    } else {
-      ++at;
-    }
-  } while (depth > 0 && at < sql.size());
-  return at;
-}
-
 // Returns the length of a dollar-quote tag ($$ or $name$) at `at`, or 0 if there is none.
 std::size_t DollarTagLength(const std::string& sql, std::size_t at) {
   std::size_t end = at + 1;
@@ -63,6 +46,22 @@ std::size_t DollarTagLength(const std::string& sql, std::size_t at) {
 }
 
 }  // namespace
+
+std::size_t SkipBlockComment(const std::string& sql, std::size_t at) {
+  int depth = 0;
+  do {
+    if (sql.compare(at, 2, "/*") == 0) {
+      ++depth;
+      at += 2;
+    } else if (sql.compare(at, 2, "*/") == 0) {
+      --depth;
+      at += 2;
+    } else {
+      ++at;
+    }
+  } while (depth > 0 && at < sql.size());
+  return at;
+}
 
 std::vector<std::string> TopLevelWords(const std::string& sql) {
   std::vector<std::string> words;

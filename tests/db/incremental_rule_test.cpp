@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -80,6 +81,29 @@ void Churn(const TestDatabase& database, std::mt19937& random, int count) {
       "WHERE state IN (0, 1) AND id % {} = 0;",
       2 + random() % 3);
   database.Execute(sql);
+}
+
+// Creates the job table with two finished jobs and returns JobRule() as if read from
+// rules/jobs.yaml, line 3.
+Rule FinishedJobsRule(const TestDatabase& database) {
+  database.Execute(kSchema);
+  database.Execute("INSERT INTO job (state, kind) VALUES (2, 'build'), (3, 'build')");
+  Rule rule = JobRule();
+  rule.mark.file = "rules/jobs.yaml";
+  rule.mark.line = 3;
+  return rule;
+}
+
+// Runs `rule` once with a sum at start and returns the QueryError it raised, if any.
+std::optional<QueryError> FirstRunError(const TestDatabase& database, const Rule& rule) {
+  QueryRunner runner(database.Conninfo());
+  IncrementalState state(1);
+  try {
+    RunRule(runner, rule, &state);
+  } catch (const QueryError& error) {
+    return error;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -193,52 +217,36 @@ TEST_SUITE("incremental rules") {
 
   TEST_CASE("a slow sum at start names seed_timeout") {
     TestDatabase database;
-    database.Execute(kSchema);
-    database.Execute("INSERT INTO job (state, kind) VALUES (2, 'build'), (3, 'build')");
-    Rule rule = JobRule();
-    rule.mark.file = "rules/jobs.yaml";
-    rule.mark.line = 3;
+    Rule rule = FinishedJobsRule(database);
     rule.incremental->seed_timeout = std::chrono::seconds(1);
     // The sleep runs once per statement that reads the jobs column, as the sum does.
     rule.sql = "SELECT id, state IN (0, 1) AS open, kind, "
                "(SELECT 1 FROM pg_sleep(3)) AS jobs, 0 AS running, 0 AS done, 0 AS failed "
                "FROM job";
-    QueryRunner runner(database.Conninfo());
-    IncrementalState state(1);
-    try {
-      RunRule(runner, rule, &state);
-      FAIL("the sum at start finished within its timeout");
-    } catch (const QueryError& error) {
-      CHECK(error.failure() == QueryFailure::kTimeout);
-      const std::string message = error.what();
-      CAPTURE(message);
-      CHECK(message.find(": the sum at start took longer than incremental.seed_timeout (1s); "
-                         "raise seed_timeout in rules/jobs.yaml:3") != std::string::npos);
-    }
+
+    const std::optional<QueryError> error = FirstRunError(database, rule);
+    REQUIRE(error);
+    CHECK(error->failure() == QueryFailure::kTimeout);
+    const std::string message = error->what();
+    CAPTURE(message);
+    CHECK(message.find(": the sum at start took longer than incremental.seed_timeout (1s); "
+                       "raise seed_timeout in rules/jobs.yaml:3") != std::string::npos);
   }
 
   TEST_CASE("a boolean value column names the contract") {
     TestDatabase database;
-    database.Execute(kSchema);
-    database.Execute("INSERT INTO job (state, kind) VALUES (2, 'build'), (3, 'build')");
-    Rule rule = JobRule();
-    rule.mark.file = "rules/jobs.yaml";
-    rule.mark.line = 3;
+    Rule rule = FinishedJobsRule(database);
     rule.sql = "SELECT id, state IN (0, 1) AS open, kind, true AS jobs, 0 AS running, "
                "0 AS done, 0 AS failed FROM job";
-    QueryRunner runner(database.Conninfo());
-    IncrementalState state(1);
-    try {
-      RunRule(runner, rule, &state);
-      FAIL("the sum of a boolean column ran");
-    } catch (const QueryError& error) {
-      CHECK(error.sqlstate() == "42883");
-      const std::string message = error.what();
-      CAPTURE(message);
-      CHECK(message.find("an incremental rule needs an integer column for incremental.key "
-                         "(\"id\"), a boolean one for incremental.open (\"open\") and numeric "
-                         "value columns: fix the rule at rules/jobs.yaml:3") != std::string::npos);
-    }
+
+    const std::optional<QueryError> error = FirstRunError(database, rule);
+    REQUIRE(error);
+    CHECK(error->sqlstate() == "42883");
+    const std::string message = error->what();
+    CAPTURE(message);
+    CHECK(message.find("an incremental rule needs an integer column for incremental.key "
+                       "(\"id\"), a boolean one for incremental.open (\"open\") and numeric "
+                       "value columns: fix the rule at rules/jobs.yaml:3") != std::string::npos);
   }
 
   TEST_CASE("two rows with one key fail the run and change nothing") {
