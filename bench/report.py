@@ -274,8 +274,12 @@ def markdown(report):
         lines.append(f"| rows in {table} | {int(facts.get('rows_' + table, 0)):,} |")
     lines += [f"| database size | {int(facts.get('database_bytes', 0)) / 2**30:.2f} GiB |",
               f"| generation time | {facts.get('load_seconds')} s |",
-              f"| activity | {int(facts.get('churn_rate_millis', 0)) / 1000:g} tasks/s created and as many finished |",
-              ""]
+              f"| activity asked of the generator | {int(facts.get('churn_rate_millis', 0)) / 1000:g} tasks/s created and as many finished |"]
+    if facts.get("newest_task_steady_end"):
+        created = int(facts["newest_task_steady_end"]) - int(facts["newest_task_steady_start"])
+        lines.append(f"| tasks created in the steady window | {created:,} "
+                     f"({created / int(facts['steady_seconds']):.2f}/s) |")
+    lines.append("")
 
     cycles = report["cycles"]
     lines += ["## Database time per cycle", "",
@@ -373,7 +377,8 @@ def summary(report):
         f"prometheus-sql-exporter {number(c['sql_exporter']['ms_per_cycle'])}, "
         f"prometheus-postgres-exporter {number(c['postgres_exporter']['ms_per_cycle'])}, "
         f"psql floor {number(c['floor']['ms_per_cycle'])}",
-        f"  koji_exporter / full count: per cycle {number(r['cycle_vs_sql_exporter'], 4)}, "
+        f"  koji_exporter / full count (prometheus-sql-exporter): "
+        f"per cycle {number(r['cycle_vs_sql_exporter'], 4)}, "
         f"per hour {number(r['hour_vs_sql_exporter'], 4)}, "
         f"task rule / full count {number(r['task_rule_vs_full_count'], 4)}",
         f"  at start {number(report['exporter']['start_ms'])} ms; "

@@ -229,7 +229,9 @@ measure_exporter_start() {
 
 measure_exporter_steady() {
   say "measuring koji_exporter for ${steady_seconds}s"
+  fact newest_task_steady_start "$(bench_pg_psql "$pg_dir" koji -At -c 'SELECT max(id) FROM task')"
   sleep "$steady_seconds"
+  fact newest_task_steady_end "$(bench_pg_psql "$pg_dir" koji -At -c 'SELECT max(id) FROM task')"
   scrape steady
   snapshot exporter_steady
 }

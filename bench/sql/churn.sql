@@ -7,9 +7,15 @@
 -- one psql session once a second, with :arrivals and :step set.
 \o /dev/null
 
+-- Each step picks the oldest tasks of a state from a subquery fenced with OFFSET 0, so
+-- that PostgreSQL finds them through task_by_state. Without the fence it walks the primary
+-- key from the oldest task, which at 20 million tasks takes seconds, because the active
+-- tasks are the newest.
+
 WITH moved AS (
     SELECT id, CASE WHEN r < 0.90 THEN 2 WHEN r < 0.96 THEN 5 ELSE 3 END AS state
-    FROM (SELECT id, random() AS r FROM task WHERE state = 1 ORDER BY id LIMIT :arrivals) AS o),
+    FROM (SELECT id, random() AS r FROM (SELECT id FROM task WHERE state = 1 OFFSET 0) AS a
+          ORDER BY id LIMIT :arrivals) AS o),
 finished AS (
     UPDATE task AS t
     SET state = m.state, completion_time = now(),
@@ -35,10 +41,12 @@ JOIN build_target AS bt
 JOIN build_target_config AS c ON c.build_target_id = bt.id AND c.active IS TRUE;
 
 UPDATE task SET state = 1, start_time = now()
-WHERE id IN (SELECT id FROM task WHERE state = 4 ORDER BY id LIMIT :arrivals);
+WHERE id IN (SELECT id FROM (SELECT id FROM task WHERE state = 4 OFFSET 0) AS a
+             ORDER BY id LIMIT :arrivals);
 
 UPDATE task SET state = 4, host_id = 1 + (id * 31) % (SELECT max(id) FROM host)
-WHERE id IN (SELECT id FROM task WHERE state = 0 ORDER BY id LIMIT :arrivals);
+WHERE id IN (SELECT id FROM (SELECT id FROM task WHERE state = 0 OFFSET 0) AS a
+             ORDER BY id LIMIT :arrivals);
 
 -- New tasks for a random release target, with requests shaped as the hub stores them.
 INSERT INTO task (state, create_time, channel_id, owner, method, request, arch, priority)
