@@ -49,8 +49,8 @@ sql_exporter_port=$((exporter_port + 1))
 postgres_exporter_port=$((exporter_port + 2))
 nginx_port=$((exporter_port + 3))
 
-# Window lengths in seconds. The steady window outlasts the 5m interval of the heavy rules;
-# a rule that does not run in it, such as tag_builds (every 15m), is measured by its first
+# Window lengths in seconds. The steady window outlasts the 5m interval of the heavy rules.
+# A rule that does not run in it, such as tag_builds (every 15m), is measured by its first
 # run.
 if $smoke; then
   steady_seconds=40 wrk_seconds=3 floor_repeats=2 start_limit=300 cycle_limit=300

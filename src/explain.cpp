@@ -290,7 +290,7 @@ int ExplainRules(const Config& config, const std::string& conninfo, std::ostream
       ++failed;
       report << FormatFailureReport(rule, DescribeSqlError(error));
     } catch (const std::exception& error) {
-      // pqxx::failure, and a rule whose result does not fit its incremental section.
+      // pqxx::failure, and an incremental rule whose newest key is not an integer.
       ++failed;
       report << FormatFailureReport(rule, OneLine(error.what()));
     }
