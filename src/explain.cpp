@@ -158,6 +158,8 @@ PlanEstimate PlanRule(pqxx::connection& connection, const Rule& rule) {
   long long newest_key = 0;
   {
     pqxx::read_transaction transaction(connection);
+    // This statement runs, so it gets the rule's timeout.
+    transaction.exec(fmt::format("SET LOCAL statement_timeout = {}", rule.timeout.count()));
     const pqxx::result newest =
         transaction.exec_params(IncrementalNewestKeyStatement(rule), 0);
     if (!newest.empty() && !newest[0][0].is_null()) {

@@ -65,6 +65,17 @@ constexpr const char* kTextKeyRules = R"(rules:
       - {name: test_constant, type: gauge, help: Always 1., value: value}
 )";
 
+// An incremental rule whose newest key takes 20 s to read, with a 1 s timeout.
+constexpr const char* kSlowKeyRules = R"(rules:
+  - name: slow_queue
+    interval: 1m
+    timeout: 1s
+    incremental: {key: id, open: open}
+    sql: SELECT id, false AS open, 1 AS entries FROM queue_entry WHERE (SELECT true FROM pg_sleep(20))
+    metrics:
+      - {name: test_entries_total, type: counter, help: Entries., value: entries}
+)";
+
 std::string MainFile(const std::string& dsn, const std::string& rule_glob) {
   return fmt::format("database:\n  dsn: \"{}\"\nrule_files: [\"{}\"]\n", dsn, rule_glob);
 }
@@ -154,6 +165,23 @@ TEST_SUITE("explain end to end") {
           "is \"livemedia\"; fix the rule at rules/test.yaml:2\n");
     CHECK(result.output.find("\n2 rule(s): 1 ok, 0 with warnings, 1 failed\n") !=
           std::string::npos);
+  }
+
+  TEST_CASE("explain reads the newest key under the rule timeout") {
+    TestDatabase database;
+    database.Execute("CREATE TABLE queue_entry (id integer PRIMARY KEY);"
+                     "INSERT INTO queue_entry VALUES (1), (2)");
+    TempDir directory;
+    directory.Write("rules/test.yaml", kSlowKeyRules);
+    const std::string config =
+        directory.Write("koji_exporter.yaml", MainFile(database.Conninfo(), "rules/*.yaml"));
+
+    const auto result = RunExporter({"--config.file=" + config, "--explain"});
+    CAPTURE(result.output);
+    CHECK(result.exit_code == 1);
+    CHECK(Block(result.output, "slow_queue") ==
+          "rules/test.yaml:2: rule \"slow_queue\"\n"
+          "  error: sqlstate 57014: canceling statement due to statement timeout\n");
   }
 
   TEST_CASE("explain plans the default rules") {
