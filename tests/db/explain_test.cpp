@@ -80,6 +80,16 @@ std::string MainFile(const std::string& dsn, const std::string& rule_glob) {
   return fmt::format("database:\n  dsn: \"{}\"\nrule_files: [\"{}\"]\n", dsn, rule_glob);
 }
 
+// Runs --explain on the rule file `rules` against `database`, from a temporary directory
+// where the file is rules/test.yaml.
+testing::CommandResult ExplainRules(const TestDatabase& database, const char* rules) {
+  TempDir directory;
+  directory.Write("rules/test.yaml", rules);
+  const std::string config =
+      directory.Write("koji_exporter.yaml", MainFile(database.Conninfo(), "rules/*.yaml"));
+  return RunExporter({"--config.file=" + config, "--explain"});
+}
+
 // Returns the report block of rule `name`: from its heading to the next empty line.
 std::string Block(const std::string& output, const std::string& name) {
   const std::size_t start = output.find(": rule \"" + name + "\"\n");
@@ -95,12 +105,7 @@ TEST_SUITE("explain end to end") {
   TEST_CASE("explain warns of large sequential scans") {
     TestDatabase database;
     database.Execute(kLargeTable);
-    TempDir directory;
-    directory.Write("rules/test.yaml", kRules);
-    const std::string config =
-        directory.Write("koji_exporter.yaml", MainFile(database.Conninfo(), "rules/*.yaml"));
-
-    const auto result = RunExporter({"--config.file=" + config, "--explain"});
+    const auto result = ExplainRules(database, kRules);
     CAPTURE(result.output);
     CHECK(result.exit_code == 0);
 
@@ -128,12 +133,7 @@ TEST_SUITE("explain end to end") {
 
   TEST_CASE("explain continues after a broken rule") {
     TestDatabase database;
-    TempDir directory;
-    directory.Write("rules/test.yaml", kBrokenRules);
-    const std::string config =
-        directory.Write("koji_exporter.yaml", MainFile(database.Conninfo(), "rules/*.yaml"));
-
-    const auto result = RunExporter({"--config.file=" + config, "--explain"});
+    const auto result = ExplainRules(database, kBrokenRules);
     CAPTURE(result.output);
     CHECK(result.exit_code == 1);
     CHECK(Block(result.output, "missing_table") ==
@@ -151,12 +151,7 @@ TEST_SUITE("explain end to end") {
     TestDatabase database;
     database.Execute("CREATE TABLE queue_entry (name text PRIMARY KEY);"
                      "INSERT INTO queue_entry VALUES ('livemedia'), ('createrepo')");
-    TempDir directory;
-    directory.Write("rules/test.yaml", kTextKeyRules);
-    const std::string config =
-        directory.Write("koji_exporter.yaml", MainFile(database.Conninfo(), "rules/*.yaml"));
-
-    const auto result = RunExporter({"--config.file=" + config, "--explain"});
+    const auto result = ExplainRules(database, kTextKeyRules);
     CAPTURE(result.output);
     CHECK(result.exit_code == 1);
     CHECK(Block(result.output, "queue_by_name") ==
@@ -171,12 +166,7 @@ TEST_SUITE("explain end to end") {
     TestDatabase database;
     database.Execute("CREATE TABLE queue_entry (id integer PRIMARY KEY);"
                      "INSERT INTO queue_entry VALUES (1), (2)");
-    TempDir directory;
-    directory.Write("rules/test.yaml", kSlowKeyRules);
-    const std::string config =
-        directory.Write("koji_exporter.yaml", MainFile(database.Conninfo(), "rules/*.yaml"));
-
-    const auto result = RunExporter({"--config.file=" + config, "--explain"});
+    const auto result = ExplainRules(database, kSlowKeyRules);
     CAPTURE(result.output);
     CHECK(result.exit_code == 1);
     CHECK(Block(result.output, "slow_queue") ==
