@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages needed to build, run and test koji_exporter.
+# Installs the Debian 12 packages needed to build, run and test koji_exporter, and the
+# packages named as arguments (bench/install-deps.sh passes the benchmark's own).
 # Runs apt-get only when a package is missing, so repeated runs are quick and offline.
 set -euo pipefail
 
@@ -23,6 +24,7 @@ packages=(
   procps
   # scripts/check-deploy.sh: YAML parsing and shell linting of the deployment files
   python3-yaml shellcheck
+  "$@"
 )
 
 missing=()
